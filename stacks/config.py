@@ -1,0 +1,251 @@
+"""Per-environment settings: parsed once from `cdk.json` context into a typed, validated object.
+
+Every error names the exact context key and the values it allows, because the person who
+reads it is editing `cdk.json` and should not have to read this file to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+CONTEXT_KEY = "environments"
+
+SPECIALTIES = ("PRIMARYCARE",)  # batch Transcribe Medical accepts only PRIMARYCARE
+JOB_TYPES = ("CONVERSATION", "DICTATION")
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+JOB_NAME_PREFIX_PATTERN = re.compile(r"^[0-9a-zA-Z._-]{1,100}$")
+ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+VOCABULARY_PATTERN = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """A setting in cdk.json is missing or outside what it allows."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    """One deployable environment (one stack)."""
+
+    name: str
+    region: str
+    account: str | None = None
+    termination_protection: bool = False
+    job_name_prefix: str = ""
+    # Transcribe Medical job settings (contract 2).
+    specialty: str = "PRIMARYCARE"
+    default_type: str = "CONVERSATION"
+    show_speaker_labels: bool = True
+    max_speaker_labels: int = 2
+    channel_identification: bool = False
+    max_alternatives: int | None = None
+    vocabulary_name: str | None = None
+    identify_phi: bool = False
+    # Storage.
+    log_retention_days: int = 90
+    input_expiration_days: int | None = None
+    output_expiration_days: int | None = None
+    noncurrent_version_expiration_days: int = 30
+    # Ingest: how fast uploads become jobs.
+    start_reserved_concurrency: int = 5
+    start_batch_size: int = 5
+    ingest_max_receive_count: int = 10
+    concurrent_job_quota: int = 250
+    # Completion path.
+    low_confidence_threshold: float = 0.5
+    reconcile_interval_minutes: int = 5
+    pending_restart_minutes: int = 30
+    post_process_reserved_concurrency: int = 10
+    # Monitoring.
+    alarm_email: str | None = None
+
+    @property
+    def stack_name(self) -> str:
+        return f"MedicalTranscription-{self.name}"
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The job settings every handler reads (contract 2), as Lambda environment strings."""
+        return {
+            "JOB_NAME_PREFIX": self.job_name_prefix,
+            "SPECIALTY": self.specialty,
+            "DEFAULT_TYPE": self.default_type,
+            "SHOW_SPEAKER_LABELS": _flag(self.show_speaker_labels),
+            "MAX_SPEAKER_LABELS": str(self.max_speaker_labels),
+            "CHANNEL_IDENTIFICATION": _flag(self.channel_identification),
+            "MAX_ALTERNATIVES": str(self.max_alternatives or ""),
+            "VOCABULARY_NAME": self.vocabulary_name or "",
+            "IDENTIFY_PHI": _flag(self.identify_phi),
+            "INGEST_MAX_RECEIVES": str(self.ingest_max_receive_count),
+            "LOW_CONFIDENCE_THRESHOLD": str(self.low_confidence_threshold),
+            "PENDING_RESTART_MINUTES": str(self.pending_restart_minutes),
+        }
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+_FIELD_NAMES = {f.name for f in fields(EnvironmentConfig)}
+
+
+class _Reader:
+    """Typed reads from one environment's raw mapping, with errors that name the key."""
+
+    def __init__(self, env_name: str, raw: Mapping[str, Any]) -> None:
+        self.env_name = env_name
+        self.raw = raw
+
+    def path(self, key: str) -> str:
+        return f'cdk.json context "{CONTEXT_KEY}.{self.env_name}.{key}"'
+
+    def fail(self, key: str, allowed: str) -> ConfigError:
+        value = self.raw.get(key, "<missing>")
+        return ConfigError(f"{self.path(key)} is {value!r}; allowed: {allowed}")
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false")
+        return value
+
+    def integer(self, key: str, default: int | None, low: int, high: int) -> int | None:
+        value = self.raw.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"an integer from {low} to {high}")
+        return value
+
+    def required_integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.integer(key, default, low, high)
+        if value is None:
+            raise self.fail(key, f"an integer from {low} to {high}")
+        return value
+
+    def choice(self, key: str, default: Any, allowed: tuple[Any, ...]) -> Any:
+        value = self.raw.get(key, default)
+        if value not in allowed or isinstance(value, bool):
+            raise self.fail(key, " | ".join(str(a) for a in allowed))
+        return value
+
+    def pattern(
+        self, key: str, default: str | None, regex: re.Pattern[str], allowed: str
+    ) -> str | None:
+        value = self.raw.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not regex.match(value):
+            raise self.fail(key, allowed)
+        return value
+
+    def fraction(self, key: str, default: float) -> float:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise self.fail(key, "a number from 0 to 1")
+        return float(value)
+
+
+def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
+    """Validate one environment's settings; raise ConfigError naming the first bad key."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f'cdk.json context "{CONTEXT_KEY}.{name}" must be an object of settings')
+    unknown = sorted(k for k in raw if k not in _FIELD_NAMES or k == "name")
+    if unknown:
+        raise ConfigError(
+            f'cdk.json context "{CONTEXT_KEY}.{name}" has unknown setting(s) {", ".join(unknown)}; '
+            f"allowed: {', '.join(sorted(_FIELD_NAMES - {'name'}))}"
+        )
+    r = _Reader(name, raw)
+    region = r.pattern("region", None, REGION_PATTERN, "an AWS Region code such as us-east-1")
+    if region is None:
+        raise r.fail("region", "an AWS Region code such as us-east-1 (required)")
+    termination_protection = r.boolean("termination_protection", False)
+    account = r.pattern("account", None, ACCOUNT_PATTERN, "a 12-digit AWS account ID")
+    if termination_protection and account is None:
+        raise r.fail(
+            "account",
+            "a 12-digit AWS account ID (required when termination_protection is true, "
+            "so a protected environment never deploys into whichever account the shell has)",
+        )
+    show_speakers = r.boolean("show_speaker_labels", True)
+    channels = r.boolean("channel_identification", False)
+    if show_speakers and channels:
+        raise ConfigError(
+            f"{r.path('show_speaker_labels')} and {r.path('channel_identification')} are both "
+            "true; allowed: at most one of them (Transcribe Medical labels speakers or channels, "
+            "not both)"
+        )
+    prefix = r.pattern(
+        "job_name_prefix",
+        f"medscribe-{name}",
+        JOB_NAME_PREFIX_PATTERN,
+        "1 to 100 characters of letters, digits, '.', '_' or '-'",
+    )
+    assert prefix is not None
+    return EnvironmentConfig(
+        name=name,
+        region=region,
+        account=account,
+        termination_protection=termination_protection,
+        job_name_prefix=prefix,
+        specialty=r.choice("specialty", "PRIMARYCARE", SPECIALTIES),
+        default_type=r.choice("default_type", "CONVERSATION", JOB_TYPES),
+        show_speaker_labels=show_speakers,
+        max_speaker_labels=r.required_integer("max_speaker_labels", 2, 2, 10),
+        channel_identification=channels,
+        max_alternatives=r.integer("max_alternatives", None, 2, 10),
+        vocabulary_name=r.pattern(
+            "vocabulary_name", None, VOCABULARY_PATTERN, "a Transcribe Medical vocabulary name"
+        ),
+        identify_phi=r.boolean("identify_phi", False),
+        log_retention_days=r.choice("log_retention_days", 90, LOG_RETENTION_DAYS),
+        input_expiration_days=r.integer("input_expiration_days", None, 1, 36500),
+        output_expiration_days=r.integer("output_expiration_days", None, 1, 36500),
+        noncurrent_version_expiration_days=r.required_integer(
+            "noncurrent_version_expiration_days", 30, 1, 36500
+        ),
+        start_reserved_concurrency=r.required_integer("start_reserved_concurrency", 5, 1, 1000),
+        start_batch_size=r.required_integer("start_batch_size", 5, 1, 10),
+        ingest_max_receive_count=r.required_integer("ingest_max_receive_count", 10, 3, 1000),
+        concurrent_job_quota=r.required_integer("concurrent_job_quota", 250, 1, 10000),
+        low_confidence_threshold=r.fraction("low_confidence_threshold", 0.5),
+        reconcile_interval_minutes=r.required_integer("reconcile_interval_minutes", 5, 1, 1440),
+        pending_restart_minutes=r.required_integer("pending_restart_minutes", 30, 5, 10080),
+        post_process_reserved_concurrency=r.required_integer(
+            "post_process_reserved_concurrency", 10, 1, 1000
+        ),
+        alarm_email=r.pattern("alarm_email", None, EMAIL_PATTERN, "an email address"),
+    )
+
+
+def load_environments(context: Any) -> list[EnvironmentConfig]:
+    """All environments from the `environments` context value, validated."""
+    if not isinstance(context, Mapping) or not context:
+        raise ConfigError(
+            f'cdk.json context "{CONTEXT_KEY}" must be an object with one entry per environment, '
+            'e.g. {"dev": {"region": "us-east-1"}}'
+        )
+    envs = []
+    for name, raw in context.items():
+        if not re.match(r"^[A-Za-z][A-Za-z0-9-]{0,30}$", name):
+            raise ConfigError(
+                f'cdk.json context "{CONTEXT_KEY}.{name}": the environment name is {name!r}; '
+                "allowed: a letter then up to 30 letters, digits or '-'"
+            )
+        envs.append(parse_environment(name, raw))
+    prefixes = [e.job_name_prefix for e in envs]
+    for env in envs:
+        if any(p != env.job_name_prefix and p.startswith(env.job_name_prefix) for p in prefixes):
+            raise ConfigError(
+                f'cdk.json context "{CONTEXT_KEY}.{env.name}.job_name_prefix" is '
+                f"{env.job_name_prefix!r}, which begins another environment's prefix; allowed: "
+                "prefixes that do not begin one another (the EventBridge rule filters by prefix)"
+            )
+    return envs
