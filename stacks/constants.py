@@ -11,9 +11,7 @@ LAMBDA_ARCHITECTURE = _lambda.Architecture.ARM_64
 POWERTOOLS_VERSION = "3.37.0"
 # Public SSM parameter AWS publishes per architecture, Python version and Powertools version;
 # resolved at deploy time, so synth needs no credentials.
-POWERTOOLS_LAYER_PARAMETER = (
-    f"/aws/service/powertools/python/arm64/python3.13/{POWERTOOLS_VERSION}"
-)
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.13/{POWERTOOLS_VERSION}"
 
 LAMBDA_CODE_DIR = "lambdas"
 SERVICE_NAME = "medical-transcription"
@@ -38,3 +36,24 @@ ACCESS_LOG_PREFIX_OUTPUT = "output-bucket/"
 
 TABLE_INDEX_BY_INPUT = "by-input"
 TABLE_INDEX_BY_STATUS = "by-status"
+
+# Completion path (post-process, reconcile).
+POST_PROCESS_TIMEOUT = Duration.minutes(5)
+# A 4-hour transcript is ~10 MB of JSON; parsing and rendering it wants the headroom.
+POST_PROCESS_MEMORY_MB = 1024
+RECONCILE_TIMEOUT = Duration.minutes(5)
+RECONCILE_MEMORY_MB = 1024
+RECONCILE_RESERVED_CONCURRENCY = 1  # one reconciler at a time
+# EventBridge delivery to the post-process function before the event goes to its DLQ.
+COMPLETION_RETRY_ATTEMPTS = 8
+COMPLETION_MAX_EVENT_AGE = Duration.hours(6)
+# Scheduler delivery to the reconcile function; the next run comes minutes later anyway.
+RECONCILE_RETRY_ATTEMPTS = 3
+RECONCILE_MAX_EVENT_AGE = Duration.hours(1)
+
+TRANSCRIBE_EVENT_SOURCE = "aws.transcribe"
+TRANSCRIBE_EVENT_DETAIL_TYPE = "Transcribe Job State Change"
+
+# Custom metrics the handlers emit (Powertools Metrics adds the `service` dimension).
+JOB_METRICS = ("JobsStarted", "JobsRejected", "JobsCompleted", "JobsFailed", "StartThrottled")
+TAG_PROJECT = "MedicalTranscription"

@@ -1,0 +1,52 @@
+# One entry point for newcomers and CI. `make test` and `make demo` install what they need.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+ENV ?= dev
+FILES ?=
+# jsii runs on the Node 22 that package.json pins, and `cdk` is the pinned CLI.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: install lint format typecheck test test-fast synth deploy bench demo clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app.py stacks lambdas devkit bench
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest -n 2
+
+test-fast: install
+	$(BIN)/pytest -n 2 -m "not synth"
+
+synth: install
+	cdk synth --quiet
+
+deploy: install
+	cdk deploy MedicalTranscription-$(ENV)
+
+bench: install
+	$(BIN)/python bench/bench.py
+
+demo: install
+	$(BIN)/python -m devkit.demo $(FILES)
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output

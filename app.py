@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""CDK app: one MedicalTranscription-<env> stack per environment in cdk.json, checked by cdk-nag.
+
+No AWS calls here: synth needs neither credentials, Docker nor network.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_cdk import App, Environment, Tags, Validations
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
+
+from stacks import constants
+from stacks.config import CONTEXT_KEY, load_environments
+from stacks.transcription_stack import TranscriptionStack
+
+
+def build_app(app: App | None = None) -> App:
+    """Add every environment's stack and the nag packs to `app` (a new App by default).
+
+    Raises stacks.config.ConfigError naming the bad cdk.json key: synth fails with that message.
+    """
+    app = app if app is not None else App()
+    for config in load_environments(app.node.try_get_context(CONTEXT_KEY)):
+        stack = TranscriptionStack(
+            app,
+            config.stack_name,
+            config=config,
+            env=Environment(
+                account=config.account or os.environ.get("CDK_DEFAULT_ACCOUNT"),
+                region=config.region,
+            ),
+            termination_protection=config.termination_protection,
+            description=f"Amazon Transcribe Medical pipeline ({config.name})",
+        )
+        Tags.of(stack).add("Project", constants.TAG_PROJECT)
+        Tags.of(stack).add("Environment", config.name)
+    # A finding that is neither fixed nor acknowledged (stacks/compliance.py) fails synth.
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app))
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

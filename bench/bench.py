@@ -1,0 +1,206 @@
+"""Benchmarks: prints `name: value` lines, each ratio against a baseline measured in this run.
+
+Goals (checked by reading, not by a timed test):
+  start_handler_import_ratio <= 1.3   (cold import of the start handler vs `import boto3`)
+  post_process_render_ratio  <= 1.5   (4-hour transcript -> 5 documents vs json.loads)
+  post_process_peak_memory_x <= 3     (peak extra memory during rendering / file size)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+
+IMPORT_RUNS = 9
+LAMBDA_LIKE_ENV = {
+    # What Lambda sets, so Powertools behaves as it does there (the tracer patches botocore).
+    "AWS_LAMBDA_FUNCTION_NAME": "bench-start-job",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "medical-transcription",
+    "POWERTOOLS_METRICS_NAMESPACE": "MedicalTranscription",
+    "PYTHONPATH": os.pathsep.join([str(ROOT / "lambdas"), str(ROOT)]),
+    "PYTHONDONTWRITEBYTECODE": "",
+}
+
+
+def emit(name: str, value: float | str) -> None:
+    print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}", flush=True)
+
+
+def _import_seconds(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    env = {**os.environ, **LAMBDA_LIKE_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bench_cold_import() -> None:
+    # Interleave the two so machine noise hits both alike; bytecode caches are warm for both.
+    _import_seconds("boto3"), _import_seconds("start_job")
+    boto3_s, handler_s = [], []
+    for _ in range(IMPORT_RUNS):
+        boto3_s.append(_import_seconds("boto3"))
+        handler_s.append(_import_seconds("start_job"))
+    base, ours = statistics.median(boto3_s), statistics.median(handler_s)
+    emit("import_boto3_ms", base * 1000)
+    emit("start_handler_import_ms", ours * 1000)
+    emit("start_handler_import_ratio", ours / base)
+
+
+def bench_start_handler(records: int = 200, batch: int = 10) -> None:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "MedicalTranscription",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    import boto3
+    from moto import mock_aws
+
+    from devkit.emulated_resources import create_resources
+    from devkit.lambda_events import s3_notification, sqs_event, sqs_record
+    from devkit.media_samples import wav_bytes
+    from stacks.config import parse_environment
+
+    with mock_aws():
+        config = parse_environment("bench", {"region": "us-east-1"})
+        stack = create_resources(config)
+        os.environ.update(stack.lambda_environment())
+        os.environ["LOG_LEVEL"] = "WARNING"
+        import start_job
+        from pipeline import aws_clients
+        from pipeline.settings import current_settings
+
+        current_settings.cache_clear()
+        aws_clients.reset()
+        s3 = boto3.client("s3")
+        body = wav_bytes(duration_s=1.0)
+        notes = []
+        for i in range(records):
+            put = s3.put_object(Bucket=stack.input_bucket, Key=f"conversation/{i}.wav", Body=body)
+            notes.append(
+                s3_notification(
+                    bucket=stack.input_bucket,
+                    key=f"conversation/{i}.wav",
+                    size=len(body),
+                    version_id=put["VersionId"],
+                )
+            )
+        arn = "arn:aws:sqs:us-east-1:123456789012:ingest"
+
+        class Context:
+            function_name = "bench"
+            memory_limit_in_mb = 256
+            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+            aws_request_id = "bench"
+
+        started = time.perf_counter()
+        for i in range(0, records, batch):
+            event = sqs_event(sqs_record(n, queue_arn=arn) for n in notes[i : i + batch])
+            response = start_job.handler(event, Context())
+            assert not response.get("batchItemFailures"), response
+        handler_s = (time.perf_counter() - started) / records
+
+        # Baseline: the same AWS calls the handler makes for one record, made directly.
+        table = boto3.resource("dynamodb").Table(stack.job_table)
+        transcribe = boto3.client("transcribe")
+        started = time.perf_counter()
+        for i in range(records):
+            name = f"baseline-{i}"
+            table.get_item(Key={"job_name": name}, ConsistentRead=True)
+            s3.get_object(
+                Bucket=stack.input_bucket, Key=f"conversation/{i}.wav", Range="bytes=0-65535"
+            )
+            table.put_item(Item={"job_name": name, "status": "PENDING", "created_at": "x"})
+            table.update_item(
+                Key={"job_name": name},
+                UpdateExpression="SET attempts = :one",
+                ExpressionAttributeValues={":one": 1},
+            )
+            transcribe.start_medical_transcription_job(
+                MedicalTranscriptionJobName=name,
+                LanguageCode="en-US",
+                Media={"MediaFileUri": f"s3://{stack.input_bucket}/conversation/{i}.wav"},
+                OutputBucketName=stack.output_bucket,
+                Specialty="PRIMARYCARE",
+                Type="CONVERSATION",
+            )
+            table.update_item(
+                Key={"job_name": name},
+                UpdateExpression="SET #s = :q",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":q": "QUEUED"},
+            )
+        baseline_s = (time.perf_counter() - started) / records
+    emit("start_handler_ms_per_record", handler_s * 1000)
+    emit("start_aws_calls_alone_ms_per_record", baseline_s * 1000)
+    emit("start_handler_overhead_ratio", handler_s / baseline_s)
+
+
+def _best_of(runs: int, fn: Any) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def bench_post_process() -> None:
+    from devkit.transcript_samples import make_long_conversation
+    from pipeline.transcript import render_documents
+
+    data = json.dumps(make_long_conversation(hours=4.0, speakers=2), separators=(",", ":")).encode()
+    job = {"job_name": "bench", "type": "CONVERSATION", "specialty": "PRIMARYCARE"}
+    words = len(json.loads(data)["results"]["speaker_labels"]["segments"])  # sanity: loads works
+
+    def render() -> None:
+        render_documents(data, job=job, low_confidence_threshold=0.5)
+
+    loads_s = _best_of(5, lambda: json.loads(data))
+    render_s = _best_of(5, render)
+    tracemalloc.start()
+    render()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rendered = render_documents(data, job=job)
+    emit("transcript_4h_bytes", f"{len(data)}")
+    emit("transcript_4h_words", f"{rendered.stats['words']}")
+    emit("transcript_4h_speaker_segments", f"{words}")
+    emit("json_loads_ms", loads_s * 1000)
+    emit("post_process_render_ms", render_s * 1000)
+    emit("post_process_render_ratio", render_s / loads_s)
+    emit("post_process_peak_memory_mb", peak / 1e6)
+    emit("post_process_peak_memory_x", peak / len(data))
+
+
+def main() -> None:
+    benches = {
+        "import": bench_cold_import,
+        "start": bench_start_handler,
+        "post_process": bench_post_process,
+    }
+    chosen = sys.argv[1:] or list(benches)
+    for name in chosen:
+        benches[name]()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The DynamoDB job index (contract 1): one item per job, status only moves forward.
+
+Every write is conditional, so duplicate and out-of-order deliveries, and the reconciler
+racing the event path, can never move a job backwards or create a second item. The index
+is itself the idempotency record (the job name is a digest of the upload), which is why the
+Powertools idempotency utility, with its own table, is not used here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+PENDING = "PENDING"
+QUEUED = "QUEUED"
+IN_PROGRESS = "IN_PROGRESS"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+REJECTED = "REJECTED"
+
+OPEN_STATUSES = (PENDING, QUEUED, IN_PROGRESS)
+TERMINAL_STATUSES = (COMPLETED, FAILED, REJECTED)
+
+# Which statuses each status may be reached from. COMPLETED and FAILED may follow PENDING:
+# the start call can succeed and the Lambda die before it records QUEUED.
+PREDECESSORS: Mapping[str, tuple[str, ...]] = {
+    QUEUED: (PENDING,),
+    IN_PROGRESS: (PENDING, QUEUED),
+    COMPLETED: (PENDING, QUEUED, IN_PROGRESS),
+    FAILED: (PENDING, QUEUED, IN_PROGRESS),
+}
+
+BY_INPUT_INDEX = "by-input"
+BY_STATUS_INDEX = "by-status"
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC with milliseconds: sorts as text, which the GSI sort keys rely on."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_dynamo(value: Any) -> Any:
+    """DynamoDB's resource API wants Decimal, not float; drop None (it cannot be indexed)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, Mapping):
+        return {k: to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def from_dynamo(value: Any) -> Any:
+    """Decimal back to int or float, recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_dynamo(v) for v in value]
+    return value
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class JobIndex:
+    """Reads and conditional writes on the job table. `table` is a boto3 Table resource."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, job_name: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"job_name": job_name}, ConsistentRead=True).get("Item")
+        return from_dynamo(item) if item else None
+
+    def create(self, item: Mapping[str, Any]) -> bool:
+        """Put a new item; False if one with that job name exists already (left untouched)."""
+        try:
+            self._table.put_item(
+                Item=to_dynamo(item), ConditionExpression="attribute_not_exists(job_name)"
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def note_attempt(self, job_name: str, *, now: str) -> bool:
+        """Count a start attempt; False unless the job is still PENDING."""
+        try:
+            self._table.update_item(
+                Key={"job_name": job_name},
+                UpdateExpression="ADD attempts :one SET updated_at = :now",
+                ConditionExpression="#s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":one": 1, ":now": now, ":pending": PENDING},
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def transition(
+        self,
+        job_name: str,
+        *,
+        to: str,
+        now: str,
+        fields: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move a job forward to `to`, setting `fields`; False (a no-op) if that would not
+        be forward from where the job is now, or the job is unknown."""
+        allowed = PREDECESSORS[to]
+        values: dict[str, Any] = {":to": to, ":now": now}
+        names = {"#s": "status"}
+        sets = ["#s = :to", "updated_at = :now"]
+        for i, (name, value) in enumerate(to_dynamo(dict(fields or {})).items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = value
+            sets.append(f"#f{i} = :f{i}")
+        placeholders = []
+        for i, status in enumerate(allowed):
+            values[f":from{i}"] = status
+            placeholders.append(f":from{i}")
+        try:
+            self._table.update_item(
+                Key={"job_name": job_name},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=(
+                    f"attribute_exists(job_name) AND #s IN ({', '.join(placeholders)})"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def by_status(
+        self, status: str, *, created_before: str | None = None, limit: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Jobs in one status, oldest first, page by page (the reconciler stops early)."""
+        query: dict[str, Any] = {
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": status},
+            "Limit": limit,
+        }
+        if created_before is not None:
+            query["KeyConditionExpression"] += " AND created_at < :before"
+            query["ExpressionAttributeValues"][":before"] = created_before
+        while True:
+            page = self._table.query(**query)
+            for item in page.get("Items", []):
+                yield from_dynamo(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def by_input(self, input_key: str) -> list[dict[str, Any]]:
+        """Every job made from one input key (one per version), oldest first."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "IndexName": BY_INPUT_INDEX,
+            "KeyConditionExpression": "input_key = :k",
+            "ExpressionAttributeValues": {":k": input_key},
+        }
+        while True:
+            page = self._table.query(**query)
+            items.extend(from_dynamo(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

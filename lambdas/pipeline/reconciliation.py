@@ -1,0 +1,125 @@
+"""The reconciler: completion must not depend on EventBridge.
+
+AWS documents the job-state-change event for standard jobs only, and delivery is best
+effort, so every open job is polled here and finished through the same code as the event
+path. PENDING jobs whose queue message was lost (or that waited out every delivery) are
+started again. Transcribe's Get quota (30/s) and the Lambda's time bound each run; what is
+left is picked up by the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline import job_index as ji
+from pipeline.completion import Finish, JobFinisher, TransientFinishError
+from pipeline.start import JobStarter, Outcome, TransientStartError
+
+# Below Transcribe's 30 Get/s default quota, leaving room for the event path.
+GETS_PER_SECOND = 20.0
+# A job Transcribe has refused to start this often (busy every time) is failed for a person
+# to look at rather than retried forever.
+MAX_START_ATTEMPTS = 50
+
+
+class RateLimiter:
+    """At most `per_second` calls a second, spaced evenly (sleeps as needed)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / per_second
+        self.clock = clock
+        self.sleep = sleep
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        now = self.clock()
+        if now < self.next_at:
+            self.sleep(self.next_at - now)
+            now = self.next_at
+        self.next_at = now + self.interval
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    transient_errors: int = 0
+    stopped_early: bool = False
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        index: ji.JobIndex,
+        finisher: JobFinisher,
+        starter: JobStarter,
+        pending_restart_after: timedelta,
+        limiter: RateLimiter | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.index = index
+        self.finisher = finisher
+        self.starter = starter
+        self.pending_restart_after = pending_restart_after
+        self.limiter = limiter or RateLimiter(GETS_PER_SECOND)
+        self.now = now
+
+    def _open_jobs(self) -> Iterator[dict[str, Any]]:
+        """Oldest first within each status; QUEUED/IN_PROGRESS before stale PENDING."""
+        yield from self.index.by_status(ji.IN_PROGRESS)
+        yield from self.index.by_status(ji.QUEUED)
+        cutoff = self.now() - self.pending_restart_after
+        stale_before = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        yield from self.index.by_status(ji.PENDING, created_before=stale_before)
+
+    def run(self, *, time_left_ms: Callable[[], int], reserve_ms: int = 20_000) -> ReconcileReport:
+        report = ReconcileReport()
+        for item in self._open_jobs():
+            if time_left_ms() < reserve_ms:
+                report.stopped_early = True
+                break
+            self.limiter.wait()
+            report.checked += 1
+            try:
+                report.count(self._reconcile(item))
+            except (TransientFinishError, TransientStartError):
+                report.transient_errors += 1
+        return report
+
+    def _reconcile(self, item: dict[str, Any]) -> str:
+        if item["status"] != ji.PENDING:
+            return self.finisher.finish(item["job_name"]).outcome.value
+        if int(item.get("attempts", 0)) >= MAX_START_ATTEMPTS:
+            now = ji.utc_now()
+            self.index.transition(
+                item["job_name"],
+                to=ji.FAILED,
+                now=now,
+                fields={
+                    "failure_reason": (
+                        f"Transcribe Medical refused to start this job {item['attempts']} times "
+                        "(busy or over the account's quota each time). Check the account's "
+                        "Transcribe quotas, then retry the job."
+                    ),
+                    "completed_at": now,
+                },
+            )
+            return Finish.FAILED.value
+        # The job may have started on an attempt that did not live to record it: a start
+        # that Transcribe answers with ConflictException counts as started.
+        result = self.starter.start(item)
+        return "RESTARTED" if result.outcome is Outcome.QUEUED else result.outcome.value

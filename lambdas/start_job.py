@@ -1,0 +1,90 @@
+"""Start-job Lambda: SQS batches of S3 notifications -> Transcribe Medical jobs.
+
+Partial batch failures: a busy Transcribe or a malformed message fails only its own
+message; its neighbours are deleted from the queue as done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline import aws_clients
+from pipeline.job_index import JobIndex
+from pipeline.observability import logger, metrics, tracer
+from pipeline.s3_events import MalformedMessage, uploads_in
+from pipeline.settings import current_settings
+from pipeline.start import JobStarter, Outcome, TransientStartError
+
+# The whole batch failing is reported as item failures, not an exception: a throttled
+# batch is normal back-pressure and must not count as a Lambda error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+METRIC_FOR = {
+    Outcome.QUEUED: "JobsStarted",
+    Outcome.REJECTED: "JobsRejected",
+    Outcome.FAILED: "JobsFailed",
+    Outcome.DUPLICATE: "DuplicateDeliveries",
+    Outcome.BACKLOGGED: "StartBacklogged",
+}
+
+
+def starter() -> JobStarter:
+    settings = current_settings()
+    return JobStarter(
+        settings=settings,
+        s3=aws_clients.client("s3"),
+        transcribe=aws_clients.client("transcribe"),
+        index=JobIndex(aws_clients.table(settings.job_table)),
+    )
+
+
+def record_handler(record: SQSRecord) -> None:
+    receives = int(record.attributes.approximate_receive_count or 1)
+    last_delivery = receives >= current_settings().ingest_max_receives
+    try:
+        uploads = uploads_in(record)
+    except MalformedMessage as malformed:
+        logger.error(
+            "malformed message: it will reach the dead-letter queue",
+            extra={"message_id": record.message_id, "problem": str(malformed)},
+        )
+        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
+        raise
+    job_starter = starter()
+    for upload in uploads:
+        try:
+            result = job_starter.handle(upload, last_delivery=last_delivery)
+        except TransientStartError as busy:
+            logger.warning(
+                "AWS busy: job stays PENDING and the message will be retried",
+                extra={"job_name": busy.job_name, "error_code": busy.code},
+            )
+            metrics.add_metric(name="StartThrottled", unit=MetricUnit.Count, value=1)
+            raise
+        logger.info(
+            "upload handled",
+            extra={"job_name": result.job_name, "outcome": result.outcome.value},
+        )
+        if result.outcome in METRIC_FOR:
+            metrics.add_metric(name=METRIC_FOR[result.outcome], unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    current_settings()  # fail the first invocation early, naming a missing variable
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

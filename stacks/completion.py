@@ -1,0 +1,172 @@
+"""Finishing jobs: Transcribe state-change events -> post-process Lambda, and a scheduled
+reconcile Lambda that polls open jobs (EventBridge delivery is best effort, and AWS documents
+the event for standard jobs only: completion must not depend on it).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks import constants, permissions
+from stacks.config import EnvironmentConfig
+from stacks.function import PipelineFunction, function_environment
+from stacks.storage import Storage
+
+
+class Completion(Construct):
+    """Exposes `rule`, `dead_letter_queue` (post-process path), `post_process`,
+    `post_process_function`, `schedule`, `scheduler_role`, `reconcile_dead_letter_queue`,
+    `reconcile`, `reconcile_function`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: Storage,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        key = storage.key
+        output = storage.output_bucket
+        environment = function_environment(
+            config=config,
+            job_table=storage.job_table.table_name,
+            input_bucket=storage.input_bucket.bucket_name,
+            output_bucket=output.bucket_name,
+            key_arn=key.key_arn,
+        )
+
+        # Post-process: events EventBridge could not deliver and async invokes that kept failing.
+        self.dead_letter_queue = self._dead_letter_queue("PostProcessDeadLetterQueue", storage)
+        self.post_process = PipelineFunction(
+            self,
+            "PostProcess",
+            config=config,
+            handler=constants.POST_PROCESS_HANDLER,
+            description="Turns finished Transcribe Medical jobs into documents and index state",
+            key=key,
+            statements=[
+                permissions.get_medical_job(self, config.job_name_prefix),
+                permissions.read_objects(output, constants.TRANSCRIPT_PREFIX, "ReadTranscripts"),
+                permissions.write_objects(output, [constants.DOCUMENTS_PREFIX], "WriteDocuments"),
+                permissions.use_key(key),
+                permissions.job_index_items(storage.job_table),
+            ],
+            environment=environment,
+            reserved_concurrency=config.post_process_reserved_concurrency,
+            timeout=constants.POST_PROCESS_TIMEOUT,
+            memory_size=constants.POST_PROCESS_MEMORY_MB,
+            dead_letter_queue=self.dead_letter_queue,
+        )
+        self.post_process_function = self.post_process.function
+
+        self.rule = events.Rule(
+            self,
+            "JobStateChange",
+            description=f"Transcribe Medical jobs named {config.job_name_prefix}* that finished",
+            event_pattern=events.EventPattern(
+                source=[constants.TRANSCRIBE_EVENT_SOURCE],
+                detail_type=[constants.TRANSCRIBE_EVENT_DETAIL_TYPE],
+                detail={
+                    "TranscriptionJobStatus": ["COMPLETED", "FAILED"],
+                    "TranscriptionJobName": [{"prefix": config.job_name_prefix}],
+                },
+            ),
+        )
+        self.rule.add_target(
+            events_targets.LambdaFunction(
+                self.post_process_function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=constants.COMPLETION_RETRY_ATTEMPTS,
+                max_event_age=constants.COMPLETION_MAX_EVENT_AGE,
+            )
+        )
+
+        # Reconcile: finishes open jobs and restarts PENDING ones whose queue message was lost.
+        self.reconcile_dead_letter_queue = self._dead_letter_queue(
+            "ReconcileDeadLetterQueue", storage
+        )
+        self.reconcile = PipelineFunction(
+            self,
+            "Reconcile",
+            config=config,
+            handler=constants.RECONCILE_HANDLER,
+            description="Polls open Transcribe Medical jobs and finishes or restarts them",
+            key=key,
+            statements=[
+                permissions.get_medical_job(self, config.job_name_prefix),
+                permissions.start_medical_job(output_bucket=output, key=key),
+                *permissions.read_input(storage.input_bucket),
+                permissions.read_objects(output, constants.TRANSCRIPT_PREFIX, "ReadTranscripts"),
+                permissions.write_objects(
+                    output,
+                    [constants.TRANSCRIPT_PREFIX, constants.DOCUMENTS_PREFIX],
+                    "WriteTranscriptsAndDocuments",
+                ),
+                permissions.use_key(key),
+                permissions.job_index_items(storage.job_table),
+                permissions.query_index(storage.job_table, constants.TABLE_INDEX_BY_STATUS),
+            ],
+            environment=environment,
+            reserved_concurrency=constants.RECONCILE_RESERVED_CONCURRENCY,
+            timeout=constants.RECONCILE_TIMEOUT,
+            memory_size=constants.RECONCILE_MEMORY_MB,
+            dead_letter_queue=self.reconcile_dead_letter_queue,
+        )
+        self.reconcile_function = self.reconcile.function
+
+        # The role EventBridge Scheduler invokes the reconciler with. CDK adds the invoke and
+        # sqs:SendMessage grants; the dead-letter queue is on our key, so it also needs the key.
+        self.scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description=f"Runs the reconciler on schedule ({config.stack_name})",
+            inline_policies={
+                "Access": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="WriteEncryptedDeadLetterQueue",
+                            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                            resources=[key.key_arn],
+                        )
+                    ]
+                )
+            },
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "ReconcileSchedule",
+            description=f"Runs the reconciler every {config.reconcile_interval_minutes} minutes",
+            schedule=scheduler.ScheduleExpression.rate(
+                Duration.minutes(config.reconcile_interval_minutes)
+            ),
+            target=scheduler_targets.LambdaInvoke(
+                self.reconcile_function,
+                dead_letter_queue=self.reconcile_dead_letter_queue,
+                retry_attempts=constants.RECONCILE_RETRY_ATTEMPTS,
+                max_event_age=constants.RECONCILE_MAX_EVENT_AGE,
+                role=self.scheduler_role,
+            ),
+        )
+
+    def _dead_letter_queue(self, construct_id: str, storage: Storage) -> sqs.Queue:
+        return sqs.Queue(
+            self,
+            construct_id,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=storage.key,
+            enforce_ssl=True,
+            retention_period=constants.DLQ_RETENTION,
+        )

@@ -1,0 +1,153 @@
+"""One pipeline Lambda: its own role, its own encrypted log group, the shared runtime and layer.
+
+Every function in the stack is built here so they cannot differ in runtime, architecture,
+logging, tracing or in how their permissions are given (explicit statements, no managed policy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as _lambda
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks import constants, permissions
+from stacks.config import EnvironmentConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAYER_ID = "PowertoolsLayer"
+
+# CloudWatch Logs retention by days (the values config.LOG_RETENTION_DAYS allows).
+RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def lambda_code() -> _lambda.Code:
+    """The one code asset: the `lambdas/` directory as it is (no Docker bundling)."""
+    return _lambda.Code.from_asset(
+        str(REPO_ROOT / constants.LAMBDA_CODE_DIR), exclude=["**/__pycache__", "*.pyc"]
+    )
+
+
+def powertools_layer(scope: Construct) -> _lambda.ILayerVersion:
+    """The public Powertools layer, its ARN read from AWS's SSM parameter at deploy time."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(LAYER_ID)
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    arn = ssm.StringParameter.value_for_string_parameter(
+        stack, constants.POWERTOOLS_LAYER_PARAMETER
+    )
+    return _lambda.LayerVersion.from_layer_version_arn(stack, LAYER_ID, arn)
+
+
+class PipelineFunction(Construct):
+    """A Lambda with its own role (only `statements` + its own logs), log group and optional DLQ.
+
+    Exposes `log_group`, `role`, `function`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        handler: str,
+        description: str,
+        key: kms.IKey,
+        statements: list[iam.PolicyStatement],
+        environment: dict[str, str],
+        reserved_concurrency: int,
+        timeout: Duration,
+        memory_size: int,
+        dead_letter_queue: sqs.IQueue | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=RETENTION[config.log_retention_days],
+            encryption_key=key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{description} ({config.stack_name})",
+            inline_policies={
+                "Access": iam.PolicyDocument(
+                    statements=[*statements, permissions.write_own_logs(self.log_group)]
+                )
+            },
+        )
+        self.function = _lambda.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=constants.LAMBDA_RUNTIME,
+            architecture=constants.LAMBDA_ARCHITECTURE,
+            handler=handler,
+            code=lambda_code(),
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=_lambda.LoggingFormat.JSON,
+            tracing=_lambda.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
+            timeout=timeout,
+            memory_size=memory_size,
+            layers=[powertools_layer(self)],
+            environment=environment,
+            dead_letter_queue=dead_letter_queue,
+        )
+
+
+def function_environment(
+    *,
+    config: EnvironmentConfig,
+    job_table: str,
+    input_bucket: str,
+    output_bucket: str,
+    key_arn: str,
+) -> dict[str, str]:
+    """Contract 2: what every handler may read."""
+    return {
+        "JOB_TABLE": job_table,
+        "INPUT_BUCKET": input_bucket,
+        "OUTPUT_BUCKET": output_bucket,
+        "KMS_KEY_ID": key_arn,
+        "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+        "LOG_LEVEL": "INFO",
+        **config.lambda_environment(),
+    }

@@ -1,0 +1,195 @@
+"""Where PHI rests: the stack's KMS key, the input/output buckets, their access logs, the job index.
+
+Everything here holds or protects PHI, so everything is retained when the stack is deleted.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks import constants
+from stacks.config import EnvironmentConfig
+
+ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
+
+
+class Storage(Construct):
+    """Exposes `key`, `input_bucket`, `output_bucket`, `access_log_bucket`, `job_table`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts audio, transcripts, the job index, queues and logs "
+            f"of {stack.stack_name}",
+            enable_key_rotation=True,
+            alias=f"alias/{stack.stack_name}",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self._allow_services(stack)
+
+        # S3 delivers server access logs only to a bucket with SSE-S3 default encryption.
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="housekeeping",
+                    abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER,
+                    noncurrent_version_expiration=Duration.days(
+                        config.noncurrent_version_expiration_days
+                    ),
+                )
+            ],
+        )
+        self.input_bucket = self._data_bucket(
+            "InputBucket",
+            config=config,
+            log_prefix=constants.ACCESS_LOG_PREFIX_INPUT,
+            expiration_days=config.input_expiration_days,
+        )
+        self.output_bucket = self._data_bucket(
+            "OutputBucket",
+            config=config,
+            log_prefix=constants.ACCESS_LOG_PREFIX_OUTPUT,
+            expiration_days=config.output_expiration_days,
+        )
+
+        self.job_table = dynamodb.Table(
+            self,
+            "JobTable",
+            partition_key=dynamodb.Attribute(name="job_name", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            deletion_protection=config.termination_protection,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for index_name, partition in (
+            (constants.TABLE_INDEX_BY_INPUT, "input_key"),
+            (constants.TABLE_INDEX_BY_STATUS, "status"),
+        ):
+            self.job_table.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(
+                    name=partition, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+
+    def _data_bucket(
+        self,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        log_prefix: str,
+        expiration_days: int | None,
+    ) -> s3.Bucket:
+        rules = [
+            s3.LifecycleRule(
+                id="housekeeping",
+                abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER,
+                noncurrent_version_expiration=Duration.days(
+                    config.noncurrent_version_expiration_days
+                ),
+                expired_object_delete_marker=True,
+            )
+        ]
+        if expiration_days is not None:
+            rules.append(
+                s3.LifecycleRule(id="expire-current", expiration=Duration.days(expiration_days))
+            )
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix=log_prefix,
+            lifecycle_rules=rules,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _allow_services(self, stack: Stack) -> None:
+        """Key policy: the AWS services that encrypt with the key on this stack's behalf."""
+        same_account = {"StringEquals": {"aws:SourceAccount": stack.account}}
+        # CloudWatch Logs encrypts the functions' log groups; only this account's log groups.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptsOurLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+        # EventBridge sends undeliverable job-state events to the encrypted dead-letter queue.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeWritesOurDeadLetterQueue",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions=same_account,
+            )
+        )
+        # CloudWatch alarms publish to the encrypted SNS topic.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublishToOurTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions=same_account,
+            )
+        )
+        # S3 sends the input bucket's object-created events to the encrypted ingest queue. Not
+        # conditioned on the bucket's ARN: the bucket is encrypted with this key, so naming it here
+        # would be a circular dependency; the queue policy names the bucket instead.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3NotifiesOurIngestQueue",
+                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions=same_account,
+            )
+        )

@@ -1,0 +1,243 @@
+"""The completion path on moto: job ends -> documents in the output bucket -> final status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import post_process
+import start_job
+from devkit.lambda_events import transcribe_state_change
+from devkit.media_samples import wav_bytes
+from devkit.transcribe_medical import TranscribeMedicalEmulator
+from pipeline.completion import documents_folder, explain_failure, transcript_key_from_uri
+
+from .conftest import Env
+
+WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=1.0)
+STEREO = wav_bytes(sample_rate=16000, channels=2, duration_s=1.0)
+DOCUMENTS = ("transcript.txt", "dialogue.txt", "captions.vtt", "captions.srt", "summary.json")
+SENTINEL = "Zanzibarquux"
+SCRIPT = (
+    (0, f"Hello {SENTINEL}, what brings you in today?"),
+    (1, "My knee hurts when I climb stairs."),
+    (0, "How long has that been going on?"),
+    (1, "About three weeks."),
+)
+
+
+def start(env: Env, key: str, lambda_context: Any, body: bytes = WAV) -> str:
+    """Upload and run the start handler; return the job's name."""
+    note = env.put(key, body)
+    assert start_job.handler(env.event(note), lambda_context) == {"batchItemFailures": []}
+    return str(next(i["job_name"] for i in env.items() if i["input_key"] == key))
+
+
+def emulator(env: Env) -> TranscribeMedicalEmulator:
+    return TranscribeMedicalEmulator(s3=env.s3)
+
+
+def read(env: Env, key: str) -> bytes:
+    return bytes(env.s3.get_object(Bucket=env.stack.output_bucket, Key=key)["Body"].read())
+
+
+def deliver(name: str, status: str, lambda_context: Any, **kw: Any) -> dict[str, Any]:
+    event = transcribe_state_change(job_name=name, status=status, **kw)
+    return dict(post_process.handler(event, lambda_context))
+
+
+def test_completed_job_gets_five_documents_and_completed_status(env: Env, lambda_context):
+    transcribe = emulator(env)
+    name = start(env, "conversation/clinic/visit 1.wav", lambda_context)
+    transcribe.complete(name, utterances=SCRIPT)
+    # When the completion event arrives
+    assert deliver(name, "COMPLETED", lambda_context)["outcome"] == "COMPLETED"
+    # Then the index says COMPLETED with where everything is
+    item = env.item(name)
+    assert item["status"] == "COMPLETED"
+    assert item["transcript_key"] == f"medical/{name}.json"
+    folder = "transcripts/conversation/clinic/visit 1/"
+    assert item["outputs"] == {doc: folder + doc for doc in DOCUMENTS}
+    assert item["completed_at"]
+    assert int(item["stats"]["words"]) > 10
+    assert int(item["stats"]["speakers"]) == 2
+    # And the documents are there, encrypted with the stack's key, and readable
+    for doc in DOCUMENTS:
+        head = env.s3.head_object(Bucket=env.stack.output_bucket, Key=folder + doc)
+        assert head["ServerSideEncryption"] == "aws:kms"
+        assert head["SSEKMSKeyId"] == env.stack.key_arn
+    assert "My knee hurts when I climb stairs." in read(env, folder + "transcript.txt").decode()
+    dialogue = read(env, folder + "dialogue.txt").decode().splitlines()
+    assert dialogue[0].startswith("[00:00:00] Speaker 1:")
+    assert "Speaker 2:" in dialogue[1]
+    assert read(env, folder + "captions.vtt").startswith(b"WEBVTT")
+    summary = json.loads(read(env, folder + "summary.json"))
+    assert (
+        summary["job_name"] == name if "job_name" in summary else summary["job"]["job_name"] == name
+    )
+
+
+def test_failed_job_records_an_actionable_reason(env: Env, lambda_context):
+    transcribe = emulator(env)
+    name = start(env, "conversation/visit.wav", lambda_context)
+    transcribe.fail(name, "Invalid sample rate for audio file.")
+    assert deliver(name, "FAILED", lambda_context)["outcome"] == "FAILED"
+    item = env.item(name)
+    assert item["status"] == "FAILED"
+    assert "Resample it to 16 kHz" in item["failure_reason"]
+    assert item["transcribe_failure_reason"] == "Invalid sample rate for audio file."
+    assert "outputs" not in item
+
+
+def test_repeated_and_late_events_change_nothing(env: Env, lambda_context):
+    transcribe = emulator(env)
+    name = start(env, "conversation/visit.wav", lambda_context)
+    transcribe.complete(name, utterances=SCRIPT)
+    deliver(name, "COMPLETED", lambda_context)
+    item = env.item(name)
+    outputs = {k: read(env, k) for k in item["outputs"].values()}
+    versions_before = env.s3.list_object_versions(Bucket=env.stack.output_bucket)["Versions"]
+    # A repeat, and a stale FAILED event arriving late
+    assert deliver(name, "COMPLETED", lambda_context)["outcome"] == "ALREADY_DONE"
+    assert deliver(name, "FAILED", lambda_context)["outcome"] == "ALREADY_DONE"
+    assert env.item(name) == item
+    assert {k: read(env, k) for k in item["outputs"].values()} == outputs
+    versions_after = env.s3.list_object_versions(Bucket=env.stack.output_bucket)["Versions"]
+    assert len(versions_after) == len(versions_before)  # nothing rewritten
+
+
+def test_two_finishers_racing_write_identical_documents(env: Env, lambda_context):
+    from pipeline.completion import JobFinisher
+    from pipeline.job_index import JobIndex
+    from pipeline.settings import current_settings
+
+    transcribe = emulator(env)
+    name = start(env, "conversation/visit.wav", lambda_context)
+    transcribe.complete(name, utterances=SCRIPT)
+
+    def finisher() -> JobFinisher:
+        return JobFinisher(
+            settings=current_settings(),
+            s3=env.s3,
+            transcribe=env.transcribe,
+            index=JobIndex(env.table),
+        )
+
+    # Both read the job before either records the result (the index check is bypassed
+    # by rendering twice through the private path the race would take).
+    item = env.item(name)
+    job = env.transcribe.get_medical_transcription_job(MedicalTranscriptionJobName=name)[
+        "MedicalTranscriptionJob"
+    ]
+    first = finisher()._completed(item, job)
+    second = finisher()._completed(item, job)
+    assert first.outcome.value == "COMPLETED"
+    assert second.outcome.value == "ALREADY_DONE"
+    versions = env.s3.list_object_versions(Bucket=env.stack.output_bucket, Prefix="transcripts/")[
+        "Versions"
+    ]
+    by_key: dict[str, set[str]] = {}
+    for version in versions:
+        body = env.s3.get_object(
+            Bucket=env.stack.output_bucket, Key=version["Key"], VersionId=version["VersionId"]
+        )["Body"].read()
+        by_key.setdefault(version["Key"], set()).add(body)
+    assert len(by_key) == 5
+    assert all(len(bodies) == 1 for bodies in by_key.values())  # same bytes both times
+
+
+def test_events_for_other_jobs_are_ignored(env: Env, lambda_context, captured_logs):
+    other_prefix = "someone-else-0123456789abcdef0123456789abcdef01234567"
+    unknown_ours = "medscribe-test-" + "0" * 40
+    assert deliver(other_prefix, "COMPLETED", lambda_context)["outcome"] == "NOT_OURS"
+    assert deliver(unknown_ours, "COMPLETED", lambda_context)["outcome"] == "NOT_OURS"
+    assert env.items() == []
+    assert "not ours" in captured_logs.getvalue()
+
+
+def test_in_progress_job_event_moves_it_forward_only(env: Env, lambda_context):
+    transcribe = emulator(env)
+    name = start(env, "conversation/visit.wav", lambda_context)
+    transcribe.run(name)
+    assert deliver(name, "COMPLETED", lambda_context)["outcome"] == "IN_FLIGHT"
+    assert env.item(name)["status"] == "IN_PROGRESS"
+
+
+def test_channel_identified_job_gets_channel_dialogue(make_env, lambda_context):
+    env = make_env(show_speaker_labels=False, channel_identification=True)
+    transcribe = emulator(env)
+    name = start(env, "conversation/call.wav", lambda_context, body=STEREO)
+    transcribe.complete(name, utterances=SCRIPT)
+    deliver(name, "COMPLETED", lambda_context)
+    item = env.item(name)
+    assert item["status"] == "COMPLETED"
+    assert int(item["stats"]["channels"]) == 2
+    dialogue = read(env, item["outputs"]["dialogue.txt"]).decode()
+    assert "Channel 1:" in dialogue
+    assert "Channel 2:" in dialogue
+
+
+def test_silence_completes_with_empty_documents(env: Env, lambda_context):
+    transcribe = emulator(env)
+    name = start(env, "dictation/silence.wav", lambda_context)
+    transcribe.complete(name, utterances=())
+    assert deliver(name, "COMPLETED", lambda_context)["outcome"] == "COMPLETED"
+    item = env.item(name)
+    assert item["status"] == "COMPLETED"
+    assert int(item["stats"]["words"]) == 0
+    assert read(env, item["outputs"]["captions.vtt"]).startswith(b"WEBVTT")
+
+
+def test_missing_transcript_is_retried_not_failed(env: Env, lambda_context):
+    from pipeline.completion import TransientFinishError
+
+    transcribe = emulator(env)
+    name = start(env, "conversation/visit.wav", lambda_context)
+    transcribe.complete(name, utterances=SCRIPT)
+    env.s3.delete_object(Bucket=env.stack.output_bucket, Key=f"medical/{name}.json")
+    with pytest.raises(TransientFinishError) as raised:
+        deliver(name, "COMPLETED", lambda_context)
+    assert "visit" not in str(raised.value)
+    assert env.item(name)["status"] == "QUEUED"
+
+
+def test_transcript_text_never_reaches_logs(env: Env, lambda_context, captured_logs):
+    transcribe = emulator(env)
+    name = start(env, "conversation/Jane Doe.wav", lambda_context)
+    transcribe.complete(name, utterances=SCRIPT)
+    deliver(name, "COMPLETED", lambda_context)
+    logs = captured_logs.getvalue()
+    assert name in logs
+    for secret in (SENTINEL, "knee", "Jane", "Doe"):
+        assert secret not in logs
+
+
+@pytest.mark.parametrize(
+    ("reason", "phrase"),
+    [
+        ("Unsupported media format", "Convert it"),
+        ("The media format provided does not match the detected media format", "Re-export"),
+        ("Invalid sample rate for audio file", "Resample"),
+        ("Invalid file size: file size too large", "Split it"),
+        ("Invalid number of channels: number of channels too large", "Downmix"),
+        ("Something new went wrong", "Something new went wrong"),
+        (None, "without a reason"),
+    ],
+)
+def test_failure_reasons_are_translated(reason, phrase):
+    assert phrase in explain_failure(reason)
+
+
+def test_document_folder_and_transcript_uri_helpers():
+    assert documents_folder("conversation/a b.wav") == "transcripts/conversation/a b/"
+    assert documents_folder("noext") == "transcripts/noext/"
+    assert documents_folder("dir.v2/file.tar.flac") == "transcripts/dir.v2/file.tar/"
+    uri = "https://s3.us-east-1.amazonaws.com/out/medical/job.json"
+    assert transcript_key_from_uri(uri, "out") == "medical/job.json"
+    assert transcript_key_from_uri("https://out.s3.amazonaws.com/medical/j.json", "out") == (
+        "medical/j.json"
+    )
+    assert transcript_key_from_uri(uri, "other") is None
+    assert transcript_key_from_uri("s3://out/medical/x.json", "out") == "medical/x.json"

@@ -1,0 +1,141 @@
+"""The reconciler on moto: with no events at all, every job still ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import reconcile
+import start_job
+from devkit.media_samples import wav_bytes
+from devkit.transcribe_medical import TranscribeMedicalEmulator
+from pipeline import job_index as ji
+from pipeline.completion import JobFinisher
+from pipeline.job_index import JobIndex
+from pipeline.reconciliation import MAX_START_ATTEMPTS, RateLimiter, Reconciler
+from pipeline.settings import current_settings
+from pipeline.start import JobStarter
+
+from .conftest import Env
+
+WAV = wav_bytes(duration_s=1.0)
+
+
+def upload_and_start(
+    env: Env, count: int, lambda_context: Any, prefix: str = "conversation/"
+) -> list[str]:
+    notes = [env.put(f"{prefix}{i}.wav", WAV) for i in range(count)]
+    for i in range(0, count, 10):
+        start_job.handler(env.event(*notes[i : i + 10]), lambda_context)
+    return [str(i["job_name"]) for i in env.items()]
+
+
+def test_without_events_every_job_ends_in_one_reconcile_run(env: Env, lambda_context):
+    transcribe = TranscribeMedicalEmulator(s3=env.s3)
+    names = upload_and_start(env, 12, lambda_context)
+    for name in names[:8]:
+        transcribe.complete(name)
+    for name in names[8:11]:
+        transcribe.fail(name, "Unsupported media format")
+    transcribe.run(names[11])  # still running
+    report = reconcile.handler({}, lambda_context)
+    statuses = sorted(env.item(n)["status"] for n in names)
+    assert statuses == ["COMPLETED"] * 8 + ["FAILED"] * 3 + ["IN_PROGRESS"]
+    assert report["checked"] == 12
+    assert report["outcomes"] == {"COMPLETED": 8, "FAILED": 3, "IN_FLIGHT": 1}
+    # The next run, once Transcribe finishes the last one, closes it too
+    transcribe.complete(names[11])
+    reconcile.handler({}, lambda_context)
+    assert env.item(names[11])["status"] == "COMPLETED"
+
+
+def test_a_pending_job_whose_message_was_lost_is_started_again(env: Env, lambda_context):
+    env.fail_transcribe("LimitExceededException")
+    note = env.put("conversation/visit.wav", WAV)
+    start_job.handler(env.event(note, receive_count=10), lambda_context)  # last delivery
+    item = env.only_item()
+    assert item["status"] == "PENDING"
+    settings = current_settings()
+    index = JobIndex(env.table)
+    later = datetime.now(UTC) + timedelta(minutes=settings.pending_restart_minutes + 1)
+    reconciler = Reconciler(
+        index=index,
+        finisher=JobFinisher(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
+        starter=JobStarter(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
+        pending_restart_after=timedelta(minutes=settings.pending_restart_minutes),
+        now=lambda: later,
+    )
+    report = reconciler.run(time_left_ms=lambda: 300_000)
+    assert report.outcomes == {"RESTARTED": 1}
+    assert env.only_item()["status"] == "QUEUED"
+    assert env.only_item()["attempts"] == 2
+
+
+def test_a_fresh_pending_job_is_left_to_the_queue(env: Env, lambda_context):
+    env.fail_transcribe("LimitExceededException")
+    start_job.handler(env.event(env.put("conversation/visit.wav", WAV)), lambda_context)
+    report = reconcile.handler({}, lambda_context)
+    assert report["checked"] == 0
+    assert env.only_item()["status"] == "PENDING"
+
+
+def test_a_job_refused_too_often_is_failed_for_a_person(env: Env, lambda_context):
+    index = JobIndex(env.table)
+    index.create(
+        {
+            "job_name": "medscribe-test-" + "a" * 40,
+            "status": ji.PENDING,
+            "created_at": "2020-01-01T00:00:00.000Z",
+            "attempts": MAX_START_ATTEMPTS,
+            "input_key": "x.wav",
+            "input_bucket": env.stack.input_bucket,
+            "type": "DICTATION",
+        }
+    )
+    reconcile.handler({}, lambda_context)
+    item = env.only_item()
+    assert item["status"] == "FAILED"
+    assert "quotas" in item["failure_reason"]
+
+
+def test_the_run_stops_early_when_lambda_time_runs_low(env: Env, lambda_context):
+    TranscribeMedicalEmulator(s3=env.s3)
+    names = upload_and_start(env, 5, lambda_context)
+    settings = current_settings()
+    index = JobIndex(env.table)
+    budget = iter([300_000, 300_000, 1_000] + [1_000] * 10)
+    reconciler = Reconciler(
+        index=index,
+        finisher=JobFinisher(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
+        starter=JobStarter(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
+        pending_restart_after=timedelta(minutes=30),
+    )
+    report = reconciler.run(time_left_ms=lambda: next(budget))
+    assert report.stopped_early
+    assert report.checked == 2
+    assert len(names) == 5
+
+
+def test_transient_errors_are_counted_and_left_for_the_next_run(env: Env, lambda_context):
+    transcribe = TranscribeMedicalEmulator(s3=env.s3)
+    (name,) = upload_and_start(env, 1, lambda_context)
+    transcribe.complete(name)
+    env.s3.delete_object(Bucket=env.stack.output_bucket, Key=f"medical/{name}.json")
+    report = reconcile.handler({}, lambda_context)
+    assert report["transient_errors"] == 1
+    assert env.item(name)["status"] == "QUEUED"
+
+
+def test_rate_limiter_spaces_calls():
+    clock = {"now": 0.0}
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock["now"] += seconds
+
+    limiter = RateLimiter(20, clock=lambda: clock["now"], sleep=sleep)
+    for _ in range(41):
+        limiter.wait()
+    assert clock["now"] >= 2.0 - 1e-9  # 41 calls at 20/s take at least 2 s
+    assert all(s <= 0.05 + 1e-9 for s in slept)

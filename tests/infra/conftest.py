@@ -1,0 +1,103 @@
+"""Synthesize the app once per test session (per xdist worker): jsii synth is slow.
+
+The app is built exactly as `cdk synth` builds it: from cdk.json's context (the environments
+and the feature flags), with both cdk-nag packs. Environments without an account get
+TEST_ACCOUNT through CDK_DEFAULT_ACCOUNT, so every test stack has an explicit account and region.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from app import build_app
+from stacks.config import CONTEXT_KEY, load_environments
+from stacks.transcription_stack import TranscriptionStack
+from tests.infra.helpers import TEST_ACCOUNT, Env
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("dev", "prod")
+
+# A third environment that switches on what dev and prod leave off (email, channels,
+# alternatives, vocabulary, reserved concurrency 1, another Region).
+VARIANT_CONTEXT = {
+    "qa": {
+        "account": "210987654321",
+        "region": "eu-west-1",
+        "job_name_prefix": "qa-scribe",
+        "default_type": "DICTATION",
+        "show_speaker_labels": False,
+        "channel_identification": True,
+        "max_alternatives": 3,
+        "vocabulary_name": "cardiology-terms",
+        "alarm_email": "oncall@example.com",
+        "start_reserved_concurrency": 1,
+        "start_batch_size": 1,
+        "log_retention_days": 7,
+        "reconcile_interval_minutes": 15,
+        "post_process_reserved_concurrency": 3,
+        "low_confidence_threshold": 0.7,
+    }
+}
+
+
+def cdk_json_context() -> dict[str, Any]:
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> tuple[App, dict[str, Env]]:
+    """Build the app from `context` the way app.py does, and a Template for each stack."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CDK_DEFAULT_ACCOUNT", TEST_ACCOUNT)
+        mp.delenv("CDK_CONTEXT_JSON", raising=False)
+        app = build_app(App(context=context, outdir=str(outdir)))
+    configs = {c.name: c for c in load_environments(context[CONTEXT_KEY])}
+    envs = {}
+    for child in app.node.children:
+        if isinstance(child, TranscriptionStack):
+            envs[child.config.name] = Env(
+                config=configs[child.config.name],
+                stack=child,
+                template=Template.from_stack(child),
+            )
+    return app, envs
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[App, dict[str, Env]]:
+    return synthesize(cdk_json_context(), tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def app(synthesized: tuple[App, dict[str, Env]]) -> App:
+    return synthesized[0]
+
+
+@pytest.fixture(scope="session")
+def envs(synthesized: tuple[App, dict[str, Env]]) -> dict[str, Env]:
+    return synthesized[1]
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def env(request: pytest.FixtureRequest, envs: dict[str, Env]) -> Env:
+    return envs[request.param]
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Env:
+    context = {**cdk_json_context(), CONTEXT_KEY: VARIANT_CONTEXT}
+    _, envs = synthesize(context, tmp_path_factory.mktemp("cdk.out.variant"))
+    return envs["qa"]
+
+
+@pytest.fixture(params=[*ENVIRONMENTS, "qa"])
+def any_env(request: pytest.FixtureRequest, envs: dict[str, Env]) -> Env:
+    """dev, prod and the variant environment (synthesized only if a test asks for it)."""
+    if request.param == "qa":
+        return request.getfixturevalue("variant")
+    return envs[request.param]
