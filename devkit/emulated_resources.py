@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 
 from stacks.config import EnvironmentConfig
-from stacks.constants import (
+from stacks.contract import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
     TABLE_INDEX_BY_INPUT,

@@ -122,6 +122,9 @@ class TranscribeMedicalEmulator:
     def status(self, job_name: str) -> str:
         return str(self._jobs[job_name].status)
 
+    def media_uri(self, job_name: str) -> str:
+        return str(self._jobs[job_name].media["MediaFileUri"])
+
     def open_jobs(self) -> int:
         return sum(1 for job in self._jobs.values() if job.status in ("QUEUED", "IN_PROGRESS"))
 

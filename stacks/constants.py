@@ -5,6 +5,16 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as _lambda
 
+# Re-exported: constructs read every name from here.
+from stacks.contract import (  # noqa: F401
+    DOCUMENTS_PREFIX,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    TABLE_INDEX_BY_INPUT,
+    TABLE_INDEX_BY_STATUS,
+    TRANSCRIPT_PREFIX,
+)
+
 # One runtime and architecture for every function; the Powertools layer must match both.
 LAMBDA_RUNTIME = _lambda.Runtime.PYTHON_3_13
 LAMBDA_ARCHITECTURE = _lambda.Architecture.ARM_64
@@ -14,8 +24,6 @@ POWERTOOLS_VERSION = "3.37.0"
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.13/{POWERTOOLS_VERSION}"
 
 LAMBDA_CODE_DIR = "lambdas"
-SERVICE_NAME = "medical-transcription"
-METRICS_NAMESPACE = "MedicalTranscription"
 
 START_JOB_HANDLER = "start_job.handler"
 POST_PROCESS_HANDLER = "post_process.handler"
@@ -28,14 +36,9 @@ INGEST_VISIBILITY_TIMEOUT = Duration.seconds(6 * 60)
 INGEST_MAX_BATCHING_WINDOW = Duration.seconds(2)
 DLQ_RETENTION = Duration.days(14)
 
-# Where Transcribe writes raw transcripts in the output bucket (contract 3).
-TRANSCRIPT_PREFIX = "medical/"
-DOCUMENTS_PREFIX = "transcripts/"
 ACCESS_LOG_PREFIX_INPUT = "input-bucket/"
 ACCESS_LOG_PREFIX_OUTPUT = "output-bucket/"
 
-TABLE_INDEX_BY_INPUT = "by-input"
-TABLE_INDEX_BY_STATUS = "by-status"
 
 # Completion path (post-process, reconcile).
 POST_PROCESS_TIMEOUT = Duration.minutes(5)

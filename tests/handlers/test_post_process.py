@@ -74,9 +74,8 @@ def test_completed_job_gets_five_documents_and_completed_status(env: Env, lambda
     assert "Speaker 2:" in dialogue[1]
     assert read(env, folder + "captions.vtt").startswith(b"WEBVTT")
     summary = json.loads(read(env, folder + "summary.json"))
-    assert (
-        summary["job_name"] == name if "job_name" in summary else summary["job"]["job_name"] == name
-    )
+    assert summary["job"]["job_name"] == name
+    assert summary["speakers"]["count"] == 2
 
 
 def test_failed_job_records_an_actionable_reason(env: Env, lambda_context):
