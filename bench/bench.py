@@ -25,6 +25,8 @@ IMPORT_RUNS = 9
 LAMBDA_LIKE_ENV = {
     # What Lambda sets, so Powertools behaves as it does there (the tracer patches botocore).
     "AWS_LAMBDA_FUNCTION_NAME": "bench-start-job",
+    # With it, the X-Ray SDK takes its Lambda path (LocalSampler), as it does in AWS.
+    "LAMBDA_TASK_ROOT": str(ROOT / "lambdas"),
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "medical-transcription",
@@ -68,6 +70,7 @@ def bench_start_handler(records: int = 200, batch: int = 10) -> None:
             "AWS_DEFAULT_REGION": "us-east-1",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "MedicalTranscription",
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "LOG_LEVEL": "WARNING",
         }
     )

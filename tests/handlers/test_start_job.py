@@ -505,7 +505,17 @@ def test_logs_name_jobs_and_never_keys(env: Env, lambda_context, captured_logs):
         assert fragment not in logs
 
 
-def test_traces_do_not_record_s3_object_keys():
+def test_traces_do_not_record_s3_object_keys(monkeypatch):
     from aws_xray_sdk.ext import boto_utils
 
+    from pipeline import observability
+
+    # Given tracing as it runs in Lambda (the tests run with it disabled)
+    monkeypatch.setattr(observability.tracer, "disabled", False)
+    monkeypatch.setitem(boto_utils.whitelist, "services", dict(boto_utils.whitelist["services"]))
+    assert "Key" in json.dumps(boto_utils.whitelist["services"]["s3"])  # what X-Ray would record
+    # When the observability module configures it
+    assert observability.drop_s3_parameters_from_traces()
+    # Then S3 parameters (object keys) are no longer recorded, and only botocore is patched
     assert "s3" not in boto_utils.whitelist["services"]
+    assert observability.tracer._config["patch_modules"] == ["botocore"]
