@@ -205,3 +205,14 @@ def test_a_burst_of_200_uploads_under_throttling_and_quota_all_complete_once(emu
     assert emulator.transcribe.throttled_starts > 30  # the quota really pushed back
     assert emulator.queue_depth(emulator.stack.ingest_dlq_url) == 0  # none dead-lettered
     assert max(int(i["attempts"]) for i in items) > 1
+
+
+def test_a_poison_message_reaches_the_dead_letter_queue_after_the_configured_receives(emulate):
+    emulator = emulate({"ingest_max_receive_count": 3})
+    emulator.sqs.send_message(QueueUrl=emulator.stack.ingest_queue_url, MessageBody="not json")
+    emulator.upload("conversation/visit.wav", wav_bytes())
+    for _ in range(5):
+        emulator.tick()
+    assert emulator.queue_depth() == 0
+    assert emulator.queue_depth(emulator.stack.ingest_dlq_url) == 1
+    assert [i["status"] for i in emulator.items()] == ["COMPLETED"]

@@ -1,0 +1,87 @@
+"""How AWS errors are classified: busy is retried, unknown jobs are ignored, nothing fails early."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from pipeline import aws_clients
+from pipeline.completion import Finish, JobFinisher, TransientFinishError
+from pipeline.settings import Settings
+from pipeline.start import is_transient
+
+SETTINGS = Settings(
+    job_table="t", input_bucket="in", output_bucket="out", kms_key_id="k", job_name_prefix="p"
+)
+OUR_JOB = "p-" + "a" * 40
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "Operation",
+    )
+
+
+class RaisingTranscribe:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_medical_transcription_job(self, **_: Any) -> dict[str, Any]:
+        raise self.error
+
+
+class OneItemIndex:
+    def get(self, job_name: str) -> dict[str, Any]:
+        return {"job_name": job_name, "status": "QUEUED", "input_key": "a.wav"}
+
+
+def finisher(error: Exception) -> JobFinisher:
+    return JobFinisher(
+        settings=SETTINGS,
+        s3=None,
+        transcribe=RaisingTranscribe(error),
+        index=OneItemIndex(),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("code", ["NotFoundException", "BadRequestException"])
+def test_an_unknown_job_is_not_ours_in_aws_and_in_moto(code):
+    # AWS answers NotFoundException for an unknown job; moto answers BadRequestException
+    assert finisher(client_error(code)).finish(OUR_JOB).outcome is Finish.NOT_OURS
+
+
+def test_another_prefix_is_not_ours_without_asking_transcribe():
+    result = finisher(AssertionError("must not be called")).finish("other-" + "a" * 40)
+    assert result.outcome is Finish.NOT_OURS
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (client_error("LimitExceededException"), True),
+        (client_error("ThrottlingException"), True),
+        (client_error("InternalFailureException", 500), True),
+        (client_error("SomethingNew", 503), True),
+        (EndpointConnectionError(endpoint_url="https://transcribe"), True),
+        (client_error("BadRequestException"), False),
+        (client_error("ConflictException"), False),
+        (client_error("AccessDeniedException"), False),
+    ],
+)
+def test_transient_errors_are_recognised(error, transient):
+    assert is_transient(error) is transient
+
+
+def test_clients_retry_in_standard_mode_with_a_small_cap():
+    # legacy mode does not retry LimitExceededException; standard does
+    assert aws_clients.RETRY_CONFIG.retries == {"mode": "standard", "max_attempts": 3}
+
+
+def test_busy_transcribe_while_finishing_is_left_for_a_retry():
+    with pytest.raises(TransientFinishError) as raised:
+        finisher(client_error("ThrottlingException")).finish(OUR_JOB)
+    assert "ThrottlingException" in str(raised.value)
+    assert OUR_JOB in str(raised.value)
