@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app.py stacks lambdas devkit bench
+	$(BIN)/mypy app.py stacks lambdas devkit bench jobctl
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from stacks import compliance
@@ -49,3 +49,19 @@ class TranscriptionStack(Stack):
             },
         )
         compliance.acknowledge(self)
+        self._add_outputs()
+
+    def _add_outputs(self) -> None:
+        """Where operators and tools find this environment's resources: `cdk deploy
+        --outputs-file` and DescribeStacks both report these, and `python -m jobctl` reads them.
+        Created in the stack's own scope so each output's logical ID is exactly its name."""
+        storage = self.storage
+        outputs = (
+            ("JobTableName", storage.job_table.table_name, "DynamoDB job index (contract 1)"),
+            ("InputBucketName", storage.input_bucket.bucket_name, "Bucket that takes audio"),
+            ("OutputBucketName", storage.output_bucket.bucket_name, "Transcripts and documents"),
+            ("IngestQueueUrl", self.ingest.queue.queue_url, "Upload notifications to start"),
+            ("KmsKeyArn", storage.key.key_arn, "Key encrypting the stack's data"),
+        )
+        for name, value, description in outputs:
+            CfnOutput(self, name, value=value, description=description)

@@ -18,14 +18,6 @@ import wave
 import zipfile
 
 import pytest
-from pipeline.media import (
-    EXTENSION_FORMATS,
-    HEADER_BYTES,
-    MediaInfo,
-    MediaRejected,
-    _inspect_content,  # the parsers without inspect_media's safety net, for fuzzing
-    inspect_media,
-)
 
 from devkit.media_samples import (
     KSDATAFORMAT_TAIL,
@@ -47,6 +39,14 @@ from devkit.media_samples import (
     wav_bytes,
     wav_header_bytes,
     webm_header_bytes,
+)
+from pipeline.media import (
+    EXTENSION_FORMATS,
+    HEADER_BYTES,
+    MediaInfo,
+    MediaRejected,
+    _inspect_content,  # the parsers without inspect_media's safety net, for fuzzing
+    inspect_media,
 )
 
 SUPPORTED = ".wav, .flac, .mp3, .mp4, .m4a, .ogg, .webm or .amr"

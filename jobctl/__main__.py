@@ -1,0 +1,5 @@
+"""`python -m jobctl ...`"""
+
+from jobctl.cli import main
+
+raise SystemExit(main())
