@@ -132,45 +132,56 @@ def main(argv: list[str] | None = None) -> int:
     print(NOT_SPEECH, end="\n\n")
     with mock_aws():
         emulator = PipelineEmulator(config, script=script_for)
+        from pipeline.observability import logger  # noqa: PLC0415 - loaded by the emulator
+
+        previous_level = logger.log_level
         if not args.verbose:  # the handlers' JSON logs would bury the story
-            from pipeline.observability import logger  # noqa: PLC0415
-
             logger.setLevel("WARNING")
-        print(f"Environment {config.name!r} from cdk.json, emulated stack {config.stack_name}")
-        for upload in uploads:
-            emulator.upload(upload.key, upload.body)
-            print(f"  uploaded s3://{emulator.stack.input_bucket}/{upload.key}  ({upload.what})")
-        print()
-
-        def progress(report: Any) -> None:
-            counts: dict[str, int] = {}
-            for item in emulator.items():
-                counts[item["status"]] = counts.get(item["status"], 0) + 1
-            summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            print(f"  minute {emulator.ticks:>2}: {summary}")
-
-        settled = emulator.run_until_settled(max_ticks=args.max_ticks, on_tick=progress)
-        items = sorted(emulator.items(), key=lambda i: str(i["input_key"]))
-        print()
-        print(_table([_row(i) for i in items], ["input", "status", "duration", "words", "reason"]))
-        rejected = [i for i in items if i.get("failure_reason")]
-        if rejected:
-            print("\nWhy:")
-            for item in rejected:
-                print(f"  {item['input_key']}: {item['failure_reason']}")
-        out = Path(args.out).resolve()
-        folders = _copy_documents(emulator, items, out)
-        if folders:
-            print(f"\nDocuments (copied out of the emulated output bucket) in {out}:")
-            for folder in folders:
-                names = ", ".join(sorted(p.name for p in folder.iterdir()))
-                print(f"  {folder.relative_to(out)}/: {names}")
-        emulator.close()
+        try:
+            settled, items = _run(emulator, uploads, args)
+        finally:
+            logger.setLevel(previous_level)
+            emulator.close()
     open_jobs = [i for i in items if i["status"] in ("PENDING", "QUEUED", "IN_PROGRESS")]
     if open_jobs or not settled:
         print(f"\n{len(open_jobs)} job(s) left open", file=sys.stderr)
         return 1
     return 0
+
+
+def _run(emulator: Any, uploads: list[Any], args: argparse.Namespace) -> tuple[bool, list[Any]]:
+    """Upload, let time pass until every job has ended, then report and copy documents."""
+    config = emulator.config
+    print(f"Environment {config.name!r} from cdk.json, emulated stack {config.stack_name}")
+    for upload in uploads:
+        emulator.upload(upload.key, upload.body)
+        print(f"  uploaded s3://{emulator.stack.input_bucket}/{upload.key}  ({upload.what})")
+    print()
+
+    def progress(report: Any) -> None:
+        counts: dict[str, int] = {}
+        for item in emulator.items():
+            counts[item["status"]] = counts.get(item["status"], 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        print(f"  minute {emulator.ticks:>2}: {summary}")
+
+    settled = emulator.run_until_settled(max_ticks=args.max_ticks, on_tick=progress)
+    items = sorted(emulator.items(), key=lambda i: str(i["input_key"]))
+    print()
+    print(_table([_row(i) for i in items], ["input", "status", "duration", "words", "reason"]))
+    rejected = [i for i in items if i.get("failure_reason")]
+    if rejected:
+        print("\nWhy:")
+        for item in rejected:
+            print(f"  {item['input_key']}: {item['failure_reason']}")
+    out = Path(args.out).resolve()
+    folders = _copy_documents(emulator, items, out)
+    if folders:
+        print(f"\nDocuments (copied out of the emulated output bucket) in {out}:")
+        for folder in folders:
+            names = ", ".join(sorted(p.name for p in folder.iterdir()))
+            print(f"  {folder.relative_to(out)}/: {names}")
+    return settled, items
 
 
 def _generic(job: dict[str, Any]) -> Any:

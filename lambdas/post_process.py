@@ -8,23 +8,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import aws_clients
 from pipeline.completion import Finish, JobFinisher
-from pipeline.job_index import JobIndex
 from pipeline.observability import logger, metrics, tracer
-from pipeline.settings import current_settings
 
 METRIC_FOR = {Finish.COMPLETED: "JobsCompleted", Finish.FAILED: "JobsFailed"}
-
-
-def finisher() -> JobFinisher:
-    settings = current_settings()
-    return JobFinisher(
-        settings=settings,
-        s3=aws_clients.client("s3"),
-        transcribe=aws_clients.client("transcribe"),
-        index=JobIndex(aws_clients.table(settings.job_table)),
-    )
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -38,7 +25,7 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
         return {"outcome": Finish.NOT_OURS.value}
     # A failure here raises: EventBridge retries the invocation, then dead-letters it,
     # and the reconciler finishes the job regardless.
-    result = finisher().finish(job_name)
+    result = JobFinisher.from_environment().finish(job_name)
     if result.outcome is Finish.NOT_OURS:
         logger.info("event for a job that is not ours ignored", extra={"job_name": job_name})
     else:

@@ -8,26 +8,21 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import aws_clients
 from pipeline.completion import JobFinisher
-from pipeline.job_index import JobIndex
 from pipeline.observability import logger, metrics, tracer
 from pipeline.reconciliation import Reconciler
-from pipeline.settings import current_settings
 from pipeline.start import JobStarter
 
 METRIC_FOR = {"COMPLETED": "JobsCompleted", "FAILED": "JobsFailed", "RESTARTED": "JobsStarted"}
 
 
 def reconciler() -> Reconciler:
-    settings = current_settings()
-    clients = {"s3": aws_clients.client("s3"), "transcribe": aws_clients.client("transcribe")}
-    index = JobIndex(aws_clients.table(settings.job_table))
+    finisher = JobFinisher.from_environment()
     return Reconciler(
-        index=index,
-        finisher=JobFinisher(settings=settings, index=index, **clients),
-        starter=JobStarter(settings=settings, index=index, **clients),
-        pending_restart_after=timedelta(minutes=settings.pending_restart_minutes),
+        index=finisher.index,
+        finisher=finisher,
+        starter=JobStarter.from_environment(),
+        pending_restart_after=timedelta(minutes=finisher.settings.pending_restart_minutes),
     )
 
 

@@ -17,8 +17,6 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import aws_clients
-from pipeline.job_index import JobIndex
 from pipeline.observability import logger, metrics, tracer
 from pipeline.s3_events import MalformedMessage, uploads_in
 from pipeline.settings import current_settings
@@ -37,16 +35,6 @@ METRIC_FOR = {
 }
 
 
-def starter() -> JobStarter:
-    settings = current_settings()
-    return JobStarter(
-        settings=settings,
-        s3=aws_clients.client("s3"),
-        transcribe=aws_clients.client("transcribe"),
-        index=JobIndex(aws_clients.table(settings.job_table)),
-    )
-
-
 def record_handler(record: SQSRecord) -> None:
     receives = int(record.attributes.approximate_receive_count or 1)
     last_delivery = receives >= current_settings().ingest_max_receives
@@ -59,7 +47,7 @@ def record_handler(record: SQSRecord) -> None:
         )
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
-    job_starter = starter()
+    job_starter = JobStarter.from_environment()
     for upload in uploads:
         try:
             result = job_starter.handle(upload, last_delivery=last_delivery)

@@ -53,7 +53,10 @@ def captured_logs() -> Iterator[io.StringIO]:
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
     previous = handler.setStream(buffer)
+    level = logger.log_level
+    logger.setLevel("INFO")  # what the stack deploys with
     try:
         yield buffer
     finally:
         handler.setStream(previous)
+        logger.setLevel(level)

@@ -9,7 +9,7 @@ moves forward, so racing or repeated calls write the same bytes and never regres
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,8 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import job_index as ji
 from pipeline.job_names import is_ours
-from pipeline.settings import Settings
 from pipeline.start import TRANSCRIPT_PREFIX, error_code, is_transient, transcript_key_for
+from pipeline.step import PipelineStep
 from pipeline.transcript import render_documents
 
 DOCUMENTS_PREFIX = "transcripts/"
@@ -123,23 +123,8 @@ def _iso(value: Any) -> str | None:
     return str(value) if value else None
 
 
-class JobFinisher:
-    """Completion-path logic over injected AWS clients."""
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        s3: Any,
-        transcribe: Any,
-        index: ji.JobIndex,
-        clock: Callable[[], str] = ji.utc_now,
-    ) -> None:
-        self.settings = settings
-        self.s3 = s3
-        self.transcribe = transcribe
-        self.index = index
-        self.clock = clock
+class JobFinisher(PipelineStep):
+    """Completion-path logic."""
 
     def finish(self, job_name: str) -> FinishResult:
         """Bring the index up to date with Transcribe for one job."""

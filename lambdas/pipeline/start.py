@@ -9,7 +9,7 @@ raises TransientStartError so SQS delivers the message again later.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -21,6 +21,7 @@ from pipeline.job_names import job_name_for
 from pipeline.media import HEADER_BYTES, MediaInfo, MediaRejected, inspect_media
 from pipeline.s3_events import Upload
 from pipeline.settings import Settings
+from pipeline.step import PipelineStep
 
 TRANSCRIPT_PREFIX = "medical/"
 TYPE_PREFIXES = {"dictation": "DICTATION", "conversation": "CONVERSATION"}
@@ -142,23 +143,8 @@ def start_request(
     return request
 
 
-class JobStarter:
-    """Start-path logic over injected AWS clients, so tests and the emulator can swap them."""
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        s3: Any,
-        transcribe: Any,
-        index: ji.JobIndex,
-        clock: Callable[[], str] = ji.utc_now,
-    ) -> None:
-        self.settings = settings
-        self.s3 = s3
-        self.transcribe = transcribe
-        self.index = index
-        self.clock = clock
+class JobStarter(PipelineStep):
+    """Start-path logic."""
 
     def handle(self, upload: Upload, *, last_delivery: bool = False) -> StartResult:
         """Deal with one upload. Raises TransientStartError when AWS is busy, unless this is
@@ -268,6 +254,9 @@ class JobStarter:
             self.transcribe.start_medical_transcription_job(**request)
         except (ClientError, BotoCoreError) as error:
             return self._start_failed(job_name, request, error)
+        return self._queued(job_name, request)
+
+    def _queued(self, job_name: str, request: Mapping[str, Any]) -> StartResult:
         self.index.transition(
             job_name,
             to=ji.QUEUED,
@@ -282,13 +271,7 @@ class JobStarter:
         code = error_code(error)
         if code == "ConflictException" and self._is_our_job(job_name, request):
             # An earlier attempt started it and did not live to record QUEUED.
-            self.index.transition(
-                job_name,
-                to=ji.QUEUED,
-                now=self.clock(),
-                fields={"transcript_key": request["OutputKey"]},
-            )
-            return StartResult(Outcome.QUEUED, job_name)
+            return self._queued(job_name, request)
         if is_transient(error):
             raise TransientStartError(job_name, code, "starting the job") from None
         reason = (

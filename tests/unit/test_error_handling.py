@@ -77,7 +77,10 @@ def test_transient_errors_are_recognised(error, transient):
 
 def test_clients_retry_in_standard_mode_with_a_small_cap():
     # legacy mode does not retry LimitExceededException; standard does
-    assert aws_clients.RETRY_CONFIG.retries == {"mode": "standard", "max_attempts": 3}
+    aws_clients.reset()
+    retries = aws_clients.client("transcribe").meta.config.retries
+    assert retries["mode"] == "standard"
+    assert retries["total_max_attempts"] == 4  # the first call and 3 retries
 
 
 def test_busy_transcribe_while_finishing_is_left_for_a_retry():

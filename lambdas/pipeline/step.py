@@ -1,0 +1,39 @@
+"""What the start and completion paths share: settings and AWS clients, injected so tests
+and the emulator can swap them, or built from the Lambda's environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Self
+
+from pipeline import aws_clients
+from pipeline.job_index import JobIndex, utc_now
+from pipeline.settings import Settings, current_settings
+
+
+class PipelineStep:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        s3: Any,
+        transcribe: Any,
+        index: JobIndex,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.transcribe = transcribe
+        self.index = index
+        self.clock = clock
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        """Built from this Lambda's settings and its shared, long-lived clients."""
+        settings = current_settings()
+        return cls(
+            settings=settings,
+            s3=aws_clients.client("s3"),
+            transcribe=aws_clients.client("transcribe"),
+            index=JobIndex(aws_clients.table(settings.job_table)),
+        )
