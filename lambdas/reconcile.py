@@ -27,7 +27,7 @@ def reconciler() -> Reconciler:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = reconciler().run(time_left_ms=context.get_remaining_time_in_millis)
@@ -38,6 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "checked": report.checked,
         "outcomes": report.outcomes,
         "transient_errors": report.transient_errors,
+        "errors": report.errors,
         "stopped_early": report.stopped_early,
     }
     logger.info("reconcile run finished", extra=summary)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.observability import logger, metrics, tracer
 from pipeline.s3_events import MalformedMessage, uploads_in
 from pipeline.settings import current_settings
-from pipeline.start import JobStarter, Outcome, TransientStartError
+from pipeline.start import JobStarter, Outcome, StartError, TransientStartError
 
 # The whole batch failing is reported as item failures, not an exception: a throttled
 # batch is normal back-pressure and must not count as a Lambda error.
@@ -58,6 +58,12 @@ def record_handler(record: SQSRecord) -> None:
             )
             metrics.add_metric(name="StartThrottled", unit=MetricUnit.Count, value=1)
             raise
+        except StartError as refused:
+            logger.error(
+                "AWS refused: the message will be retried, then dead-lettered",
+                extra={"job_name": refused.job_name, "error_code": refused.code},
+            )
+            raise
         logger.info(
             "upload handled",
             extra={"job_name": result.job_name, "outcome": result.outcome.value},
@@ -67,7 +73,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     current_settings()  # fail the first invocation early, naming a missing variable

@@ -22,7 +22,7 @@ from pipeline import job_index as ji
 from pipeline.job_names import is_ours
 from pipeline.start import TRANSCRIPT_PREFIX, error_code, is_transient, transcript_key_for
 from pipeline.step import PipelineStep
-from pipeline.transcript import render_documents
+from pipeline.transcript import TranscriptError, render_documents
 
 DOCUMENTS_PREFIX = "transcripts/"
 # AWS answers NotFoundException for an unknown job; moto answers BadRequestException.
@@ -63,8 +63,19 @@ KNOWN_FAILURES: tuple[tuple[str, str], ...] = (
 )
 
 
-class TransientFinishError(RuntimeError):
+class FinishError(RuntimeError):
+    """AWS refused for good. The text names the job and the error code only, never the
+    object key, because AWS error messages can quote it."""
+
+
+class TransientFinishError(FinishError):
     """AWS is busy or unreachable; the caller retries (EventBridge, or the next reconcile)."""
+
+
+UNREADABLE_TRANSCRIPT = (
+    "Transcribe Medical's transcript for this job could not be read (it is not valid "
+    "transcript JSON). Retry the job; if it fails again, contact the pipeline's operators."
+)
 
 
 class Finish(StrEnum):
@@ -128,6 +139,13 @@ class JobFinisher(PipelineStep):
 
     def finish(self, job_name: str) -> FinishResult:
         """Bring the index up to date with Transcribe for one job."""
+        try:
+            return self._finish(job_name)
+        except (ClientError, BotoCoreError) as error:
+            kind = TransientFinishError if is_transient(error) else FinishError
+            raise kind(f"job {job_name}: an AWS call failed ({error_code(error)})") from None
+
+    def _finish(self, job_name: str) -> FinishResult:
         if not is_ours(self.settings.job_name_prefix, job_name):
             return FinishResult(Finish.NOT_OURS, job_name)
         item = self.index.get(job_name)
@@ -181,16 +199,26 @@ class JobFinisher(PipelineStep):
         transcript_key = self._transcript_key(item, job)
         transcript = self._read(job_name, transcript_key)
         metadata = self._metadata(item, job)
-        rendered = render_documents(
-            transcript,
-            job=metadata,
-            low_confidence_threshold=self.settings.low_confidence_threshold,
-        )
+        try:
+            rendered = render_documents(
+                transcript,
+                job=metadata,
+                low_confidence_threshold=self.settings.low_confidence_threshold,
+            )
+        except TranscriptError:
+            now = self.clock()
+            moved = self.index.transition(
+                job_name,
+                to=ji.FAILED,
+                now=now,
+                fields={"failure_reason": UNREADABLE_TRANSCRIPT, "completed_at": now},
+            )
+            return FinishResult(Finish.FAILED if moved else Finish.ALREADY_DONE, job_name)
         folder = documents_folder(item["input_key"])
         outputs = {}
         for name, body in rendered.files.items():
             key = f"{folder}{name}"
-            self._write(job_name, key, body, name)
+            self._write(key, body, name)
             outputs[name] = key
         moved = self.index.transition(
             job_name,
@@ -225,7 +253,7 @@ class JobFinisher(PipelineStep):
             "sample_rate_hz": job.get("MediaSampleRateHertz", item.get("sample_rate_hz")),
             "settings": job.get("Settings", item.get("settings")),
             "created_at": _iso(job.get("CreationTime")) or item.get("created_at"),
-            "completed_at": _iso(job.get("CompletionTime")) or item.get("created_at"),
+            "completed_at": _iso(job.get("CompletionTime")) or self.clock(),
         }
 
     def _read(self, job_name: str, key: str) -> bytes:
@@ -239,25 +267,18 @@ class JobFinisher(PipelineStep):
                 f"job {job_name}: reading the transcript failed ({error_code(error)})"
             ) from None
 
-    def _write(self, job_name: str, key: str, body: bytes, name: str) -> None:
+    def _write(self, key: str, body: bytes, name: str) -> None:
         content_types = {
             ".txt": "text/plain; charset=utf-8",
             ".vtt": "text/vtt; charset=utf-8",
             ".srt": "application/x-subrip; charset=utf-8",
             ".json": "application/json",
         }
-        try:
-            self.s3.put_object(
-                Bucket=self.settings.output_bucket,
-                Key=key,
-                Body=body,
-                ContentType=content_types.get(posixpath.splitext(name)[1], "text/plain"),
-                ServerSideEncryption="aws:kms",
-                SSEKMSKeyId=self.settings.kms_key_id,
-            )
-        except (ClientError, BotoCoreError) as error:
-            if is_transient(error):
-                raise TransientFinishError(
-                    f"job {job_name}: writing {name} failed ({error_code(error)})"
-                ) from None
-            raise
+        self.s3.put_object(
+            Bucket=self.settings.output_bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_types.get(posixpath.splitext(name)[1], "text/plain"),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.settings.kms_key_id,
+        )

@@ -28,6 +28,8 @@ TERMINAL_STATUSES = (COMPLETED, FAILED, REJECTED)
 # Which statuses each status may be reached from. COMPLETED and FAILED may follow PENDING:
 # the start call can succeed and the Lambda die before it records QUEUED.
 PREDECESSORS: Mapping[str, tuple[str, ...]] = {
+    PENDING: (PENDING,),  # a PENDING job gains the media facts validated after admission
+    REJECTED: (PENDING,),  # validated late, or superseded before it started
     QUEUED: (PENDING,),
     IN_PROGRESS: (PENDING, QUEUED),
     COMPLETED: (PENDING, QUEUED, IN_PROGRESS),

@@ -17,13 +17,20 @@ from typing import Any
 
 from pipeline import job_index as ji
 from pipeline.completion import Finish, JobFinisher, TransientFinishError
+from pipeline.observability import logger
 from pipeline.start import JobStarter, Outcome, TransientStartError
 
 # Below Transcribe's 30 Get/s default quota, leaving room for the event path.
 GETS_PER_SECOND = 20.0
-# A job Transcribe has refused to start this often (busy every time) is failed for a person
-# to look at rather than retried forever.
-MAX_START_ATTEMPTS = 50
+# A job still waiting for Transcribe capacity after this long is failed for a person to
+# look at rather than retried forever. Age, not attempts: in a large burst every waiting
+# job is retried on every run, and waiting is not failing.
+MAX_PENDING_AGE = timedelta(days=7)
+
+
+def _iso(moment: datetime) -> str:
+    """The index's timestamp format (it sorts as text)."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class RateLimiter:
@@ -54,6 +61,7 @@ class ReconcileReport:
     checked: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     transient_errors: int = 0
+    errors: int = 0  # failed in a way a retry may not fix: logged by job name, not fatal
     stopped_early: bool = False
 
     def count(self, outcome: str) -> None:
@@ -82,8 +90,7 @@ class Reconciler:
         """Oldest first within each status; QUEUED/IN_PROGRESS before stale PENDING."""
         yield from self.index.by_status(ji.IN_PROGRESS)
         yield from self.index.by_status(ji.QUEUED)
-        cutoff = self.now() - self.pending_restart_after
-        stale_before = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stale_before = _iso(self.now() - self.pending_restart_after)
         yield from self.index.by_status(ji.PENDING, created_before=stale_before)
 
     def run(self, *, time_left_ms: Callable[[], int], reserve_ms: int = 20_000) -> ReconcileReport:
@@ -98,12 +105,19 @@ class Reconciler:
                 report.count(self._reconcile(item))
             except (TransientFinishError, TransientStartError):
                 report.transient_errors += 1
+            except Exception as error:
+                report.errors += 1
+                # The type only: messages of AWS errors can quote object keys (PHI).
+                logger.error(
+                    "reconciling a job failed",
+                    extra={"job_name": item["job_name"], "error_type": type(error).__name__},
+                )
         return report
 
     def _reconcile(self, item: dict[str, Any]) -> str:
         if item["status"] != ji.PENDING:
             return self.finisher.finish(item["job_name"]).outcome.value
-        if int(item.get("attempts", 0)) >= MAX_START_ATTEMPTS:
+        if str(item["created_at"]) < _iso(self.now() - MAX_PENDING_AGE):
             now = ji.utc_now()
             self.index.transition(
                 item["job_name"],
@@ -111,8 +125,9 @@ class Reconciler:
                 now=now,
                 fields={
                     "failure_reason": (
-                        f"Transcribe Medical refused to start this job {item['attempts']} times "
-                        "(busy or over the account's quota each time). Check the account's "
+                        f"Transcribe Medical had no capacity for this job for "
+                        f"{MAX_PENDING_AGE.days} days ({item.get('attempts', 0)} start attempts, "
+                        "busy or over the account's quota each time). Check the account's "
                         "Transcribe quotas, then retry the job."
                     ),
                     "completed_at": now,

@@ -9,12 +9,14 @@ raises TransientStartError so SQS delivers the message again later.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pipeline import job_index as ji
 from pipeline.job_names import job_name_for
@@ -46,16 +48,28 @@ TRANSIENT_CODES = frozenset(
 )
 
 
-class TransientStartError(RuntimeError):
-    """AWS is busy or unreachable; the message must be retried later.
-
-    Its text names the job and the error code only: never the object key.
-    """
+class StartError(RuntimeError):
+    """AWS refused. The text names the job and the error code only, never the object key,
+    because AWS error messages can quote it."""
 
     def __init__(self, job_name: str, code: str, doing: str) -> None:
         super().__init__(f"job {job_name}: {doing} failed ({code})")
         self.job_name = job_name
         self.code = code
+
+
+class TransientStartError(StartError):
+    """AWS is busy or unreachable; the message must be retried later."""
+
+
+@contextmanager
+def _aws_errors_as_start_errors(job_name: str, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as error:
+        if is_transient(error):
+            raise TransientStartError(job_name, error_code(error), doing) from None
+        raise StartError(job_name, error_code(error), doing) from None
 
 
 class Outcome(StrEnum):
@@ -82,7 +96,7 @@ def error_code(error: Exception) -> str:
 
 
 def is_transient(error: Exception) -> bool:
-    if isinstance(error, BotoCoreError):  # connection errors, timeouts
+    if isinstance(error, BotoConnectionError | HTTPClientError):  # connections, timeouts
         return True
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -160,11 +174,10 @@ class JobStarter(PipelineStep):
             key=upload.key,
             version_id=upload.revision,
         )
-        item = self.index.get(job_name)
-        if item is None:
-            item = self._admit(job_name, upload)
+        with _aws_errors_as_start_errors(job_name, "recording the upload"):
+            item, created = self._existing_or_admitted(job_name, upload, last_delivery)
         if item["status"] == ji.REJECTED:
-            return StartResult(Outcome.REJECTED, job_name)
+            return StartResult(Outcome.REJECTED if created else Outcome.DUPLICATE, job_name)
         if item["status"] != ji.PENDING:
             return StartResult(Outcome.DUPLICATE, job_name)
         try:
@@ -174,22 +187,48 @@ class JobStarter(PipelineStep):
                 return StartResult(Outcome.BACKLOGGED, job_name)
             raise
 
-    def _admit(self, job_name: str, upload: Upload) -> dict[str, Any]:
-        """Validate the upload and record it PENDING or REJECTED; returns the stored item."""
+    def _existing_or_admitted(
+        self, job_name: str, upload: Upload, last_delivery: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """The upload's index item, creating it if this is the first delivery to get here."""
+        existing = self.index.get(job_name)
+        if existing is not None:
+            return existing, False
+        item = self._new_item(job_name, upload)
+        try:
+            item.update(self._validation(job_name, upload))
+        except TransientStartError:
+            if not last_delivery:
+                raise
+            # Out of deliveries while S3 is busy: record the upload unvalidated rather than
+            # lose it; the reconciler validates it before starting it.
+            item.update(status=ji.PENDING, needs_validation=True)
+        if self.index.create(item):
+            return item, True
+        # A concurrent delivery of the same upload got there first: use its item.
+        existing = self.index.get(job_name)
+        if existing is None:
+            raise TransientStartError(job_name, "ItemVanished", "admission")
+        return existing, False
+
+    def _new_item(self, job_name: str, upload: Upload) -> dict[str, Any]:
         now = self.clock()
-        job_type = job_type_for(upload.key, self.settings.default_type)
-        item: dict[str, Any] = {
+        return {
             "job_name": job_name,
             "input_bucket": upload.bucket,
             "input_key": upload.key,
             "input_version": upload.version_id,
             "input_size": upload.size,
             "specialty": self.settings.specialty,
-            "type": job_type,
+            "type": job_type_for(upload.key, self.settings.default_type),
             "created_at": now,
             "updated_at": now,
             "attempts": 0,
         }
+
+    def _validation(self, job_name: str, upload: Upload) -> dict[str, Any]:
+        """The index fields validation decides: PENDING with media facts and job settings,
+        or REJECTED with a reason."""
         try:
             media = inspect_media(
                 extension=extension_of(upload.key),
@@ -197,17 +236,16 @@ class JobStarter(PipelineStep):
                 size=upload.size,
             )
         except MediaRejected as rejected:
-            item.update(status=ji.REJECTED, failure_reason=rejected.reason, completed_at=now)
-        else:
-            item.update(status=ji.PENDING, **_media_fields(media))
-            item["settings"] = transcribe_settings(self.settings, channels=media.channels)
-        if not self.index.create(item):
-            # A concurrent delivery of the same upload got there first: use its item.
-            existing = self.index.get(job_name)
-            if existing is None:
-                raise TransientStartError(job_name, "ItemVanished", "admission")
-            return existing
-        return item
+            return {
+                "status": ji.REJECTED,
+                "failure_reason": rejected.reason,
+                "completed_at": self.clock(),
+            }
+        return {
+            "status": ji.PENDING,
+            **_media_fields(media),
+            "settings": transcribe_settings(self.settings, channels=media.channels),
+        }
 
     def _read_header(self, job_name: str, upload: Upload) -> bytes:
         if upload.size == 0:
@@ -240,9 +278,17 @@ class JobStarter(PipelineStep):
     def start(self, item: Mapping[str, Any]) -> StartResult:
         """Start the Transcribe job for a PENDING item (also used by the reconciler)."""
         job_name = item["job_name"]
-        now = self.clock()
-        if not self.index.note_attempt(job_name, now=now):
-            return StartResult(Outcome.DUPLICATE, job_name)
+        with _aws_errors_as_start_errors(job_name, "preparing the start"):
+            if item.get("needs_validation"):
+                item = self._validate_later(item)
+                if item["status"] == ji.REJECTED:
+                    return StartResult(Outcome.REJECTED, job_name)
+            superseded = self._superseded_reason(item)
+            if superseded:
+                self._reject(job_name, superseded)
+                return StartResult(Outcome.REJECTED, job_name)
+            if not self.index.note_attempt(job_name, now=self.clock()):
+                return StartResult(Outcome.DUPLICATE, job_name)
         request = start_request(
             self.settings,
             job_name=job_name,
@@ -255,6 +301,52 @@ class JobStarter(PipelineStep):
         except (ClientError, BotoCoreError) as error:
             return self._start_failed(job_name, request, error)
         return self._queued(job_name, request)
+
+    def _upload_of(self, item: Mapping[str, Any]) -> Upload:
+        return Upload(
+            bucket=item["input_bucket"],
+            key=item["input_key"],
+            version_id=item.get("input_version"),
+            size=int(item["input_size"]),
+        )
+
+    def _validate_later(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate an upload that was recorded while S3 was too busy to read it."""
+        job_name = item["job_name"]
+        fields = self._validation(job_name, self._upload_of(item))
+        fields["needs_validation"] = False
+        status = fields.pop("status")
+        self.index.transition(job_name, to=status, now=self.clock(), fields=fields)
+        return {**item, **fields, "status": status}
+
+    def _superseded_reason(self, item: Mapping[str, Any]) -> str | None:
+        """Transcribe reads the key's current version, not the one we validated: if a newer
+        upload replaced it, this job must not transcribe the newer audio under the older
+        upload's name (the newer upload is its own job)."""
+        version = item.get("input_version")
+        if not version:
+            return None
+        try:
+            head = self.s3.head_object(Bucket=item["input_bucket"], Key=item["input_key"])
+        except ClientError as error:
+            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                return "the file was deleted before it could be transcribed; upload it again"
+            raise
+        if head.get("VersionId") not in (None, version):
+            return (
+                "a newer upload with the same name replaced this file before it was "
+                "transcribed; the newer upload is transcribed as its own job"
+            )
+        return None
+
+    def _reject(self, job_name: str, reason: str) -> None:
+        now = self.clock()
+        self.index.transition(
+            job_name,
+            to=ji.REJECTED,
+            now=now,
+            fields={"failure_reason": reason, "completed_at": now},
+        )
 
     def _queued(self, job_name: str, request: Mapping[str, Any]) -> StartResult:
         self.index.transition(

@@ -143,12 +143,26 @@ def test_duplicate_s3_deliveries_make_one_job(emulate):
 def test_a_new_version_of_a_key_is_a_second_job(emulate):
     emulator = emulate()
     emulator.upload("conversation/visit.wav", wav_bytes(duration_s=1.0))
+    assert emulator.run_until_settled(max_ticks=10)
     emulator.upload("conversation/visit.wav", wav_bytes(duration_s=2.0))
     assert emulator.run_until_settled(max_ticks=10)
     items = emulator.items()
     assert len(items) == 2
     assert len({i["input_version"] for i in items}) == 2
     assert {i["status"] for i in items} == {"COMPLETED"}
+    assert sorted(float(i["duration_s"]) for i in items) == [1.0, 2.0]
+
+
+def test_an_upload_replaced_while_waiting_is_rejected_and_the_newer_one_transcribed(emulate):
+    emulator = emulate()
+    emulator.upload("conversation/visit.wav", wav_bytes(duration_s=1.0))
+    emulator.upload("conversation/visit.wav", wav_bytes(duration_s=2.0))
+    assert emulator.run_until_settled(max_ticks=10)
+    by_duration = {float(i["duration_s"]): i for i in emulator.items()}
+    assert by_duration[2.0]["status"] == "COMPLETED"
+    assert by_duration[1.0]["status"] == "REJECTED"
+    assert "replaced this file" in by_duration[1.0]["failure_reason"]
+    assert len(emulator.transcribe.job_names()) == 1
 
 
 def test_with_every_event_dropped_the_reconciler_finishes_all_jobs(emulate):

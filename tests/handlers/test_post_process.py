@@ -240,3 +240,36 @@ def test_document_folder_and_transcript_uri_helpers():
     )
     assert transcript_key_from_uri(uri, "other") is None
     assert transcript_key_from_uri("s3://out/medical/x.json", "out") == "medical/x.json"
+
+
+def test_a_permanent_aws_error_raises_without_quoting_the_key(env: Env, lambda_context):
+    from botocore.exceptions import ClientError
+
+    from pipeline import aws_clients
+    from pipeline.completion import FinishError, TransientFinishError
+
+    transcribe = emulator(env)
+    name = start(env, "conversation/Jane Doe.wav", lambda_context)
+    transcribe.complete(name, utterances=SCRIPT)
+
+    def denied(**_: Any) -> None:
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "AccessDenied",
+                    "Message": "not authorized on arn:aws:s3:::out/transcripts/Jane Doe",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            "PutObject",
+        )
+
+    aws_clients.client("s3").meta.events.register("before-call.s3.PutObject", denied)
+    with pytest.raises(FinishError) as raised:
+        deliver(name, "COMPLETED", lambda_context)
+    assert not isinstance(raised.value, TransientFinishError)
+    assert "AccessDenied" in str(raised.value)
+    assert "Jane" not in str(raised.value)
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+    assert env.item(name)["status"] == "QUEUED"

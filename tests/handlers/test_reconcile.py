@@ -12,7 +12,7 @@ from devkit.transcribe_medical import TranscribeMedicalEmulator
 from pipeline import job_index as ji
 from pipeline.completion import JobFinisher
 from pipeline.job_index import JobIndex
-from pipeline.reconciliation import MAX_START_ATTEMPTS, RateLimiter, Reconciler
+from pipeline.reconciliation import MAX_PENDING_AGE, RateLimiter, Reconciler
 from pipeline.settings import current_settings
 from pipeline.start import JobStarter
 
@@ -79,23 +79,77 @@ def test_a_fresh_pending_job_is_left_to_the_queue(env: Env, lambda_context):
     assert env.only_item()["status"] == "PENDING"
 
 
-def test_a_job_refused_too_often_is_failed_for_a_person(env: Env, lambda_context):
-    index = JobIndex(env.table)
-    index.create(
+def pending_item(env: Env, *, created: datetime, attempts: int) -> str:
+    name = "medscribe-test-" + "a" * 40
+    JobIndex(env.table).create(
         {
-            "job_name": "medscribe-test-" + "a" * 40,
+            "job_name": name,
             "status": ji.PENDING,
-            "created_at": "2020-01-01T00:00:00.000Z",
-            "attempts": MAX_START_ATTEMPTS,
+            "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "attempts": attempts,
             "input_key": "x.wav",
             "input_bucket": env.stack.input_bucket,
+            "input_size": 10,
             "type": "DICTATION",
         }
     )
+    return name
+
+
+def test_a_job_that_waited_too_long_for_capacity_is_failed_for_a_person(env: Env, lambda_context):
+    name = pending_item(
+        env, created=datetime.now(UTC) - MAX_PENDING_AGE - timedelta(hours=1), attempts=3
+    )
     reconcile.handler({}, lambda_context)
-    item = env.only_item()
+    item = env.item(name)
     assert item["status"] == "FAILED"
+    assert "7 days" in item["failure_reason"]
     assert "quotas" in item["failure_reason"]
+
+
+def test_waiting_many_attempts_in_a_burst_is_not_failing(env: Env, lambda_context):
+    # Retried on every run while the account is at its quota: many attempts, still young
+    env.s3.put_object(Bucket=env.stack.input_bucket, Key="x.wav", Body=WAV)
+    name = pending_item(env, created=datetime.now(UTC) - timedelta(hours=5), attempts=60)
+    reconcile.handler({}, lambda_context)
+    assert env.item(name)["status"] == "QUEUED"
+
+
+def test_one_unreadable_transcript_fails_its_job_and_the_others_complete(env: Env, lambda_context):
+    transcribe = TranscribeMedicalEmulator(s3=env.s3)
+    names = upload_and_start(env, 3, lambda_context)
+    for name in names:
+        transcribe.complete(name)
+    env.s3.put_object(Bucket=env.stack.output_bucket, Key=f"medical/{names[0]}.json", Body=b"{")
+    report = reconcile.handler({}, lambda_context)
+    assert env.item(names[0])["status"] == "FAILED"
+    assert "could not be read" in env.item(names[0])["failure_reason"]
+    assert [env.item(n)["status"] for n in names[1:]] == ["COMPLETED", "COMPLETED"]
+    assert report["errors"] == 0
+
+
+def test_an_unexpected_error_on_one_job_does_not_stop_the_run(
+    env: Env, lambda_context, captured_logs, monkeypatch
+):
+    transcribe = TranscribeMedicalEmulator(s3=env.s3)
+    names = upload_and_start(env, 3, lambda_context, prefix="conversation/Jane Doe ")
+    for name in names:
+        transcribe.complete(name)
+    original = JobFinisher.finish
+
+    def finish(self: JobFinisher, job_name: str) -> Any:
+        if job_name == names[1]:
+            raise RuntimeError("conversation/Jane Doe 1.wav exploded")
+        return original(self, job_name)
+
+    monkeypatch.setattr(JobFinisher, "finish", finish)
+    report = reconcile.handler({}, lambda_context)
+    assert report["errors"] == 1
+    assert sorted(env.item(n)["status"] for n in names) == ["COMPLETED", "COMPLETED", "QUEUED"]
+    logs = captured_logs.getvalue()
+    assert names[1] in logs
+    assert "RuntimeError" in logs
+    assert "Jane" not in logs
 
 
 def test_the_run_stops_early_when_lambda_time_runs_low(env: Env, lambda_context):

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 import start_job
 from devkit.lambda_events import s3_notification, s3_test_event
@@ -167,10 +168,9 @@ def test_a_redelivery_after_the_job_started_changes_nothing(env: Env, lambda_con
 
 def test_a_new_version_of_the_same_key_is_a_new_job(env: Env, lambda_context):
     first = env.put("conversation/visit.wav", WAV)
-    second = env.put("conversation/visit.wav", STEREO_WAV)
-    # delivered out of order: the newer version first
-    run(env, env.event(second), lambda_context)
     run(env, env.event(first), lambda_context)
+    second = env.put("conversation/visit.wav", STEREO_WAV)
+    run(env, env.event(second), lambda_context)
     items = env.items()
     assert len(items) == 2
     assert len({i["job_name"] for i in items}) == 2
@@ -179,6 +179,25 @@ def test_a_new_version_of_the_same_key_is_a_new_job(env: Env, lambda_context):
         second["Records"][0]["s3"]["object"]["versionId"],
     }
     assert all(i["status"] == "QUEUED" for i in items)
+
+
+def test_an_upload_replaced_before_it_started_is_not_transcribed_under_its_name(
+    env: Env, lambda_context
+):
+    # Transcribe reads a key's current version: the older upload must not start a job that
+    # would transcribe the newer audio. Delivered out of order, the newer one first.
+    first = env.put("conversation/visit.wav", WAV)
+    second = env.put("conversation/visit.wav", STEREO_WAV)
+    run(env, env.event(second), lambda_context)
+    run(env, env.event(first), lambda_context)
+    by_version = {i["input_version"]: i for i in env.items()}
+    older = by_version[first["Records"][0]["s3"]["object"]["versionId"]]
+    newer = by_version[second["Records"][0]["s3"]["object"]["versionId"]]
+    assert newer["status"] == "QUEUED"
+    assert newer["channels"] == 2
+    assert older["status"] == "REJECTED"
+    assert "newer upload with the same name replaced this file" in older["failure_reason"]
+    assert len(env.start_requests) == 1
 
 
 def test_a_job_started_by_a_lost_attempt_counts_as_started(env: Env, lambda_context):
@@ -505,17 +524,124 @@ def test_logs_name_jobs_and_never_keys(env: Env, lambda_context, captured_logs):
         assert fragment not in logs
 
 
-def test_traces_do_not_record_s3_object_keys(monkeypatch):
+def test_traces_record_neither_s3_keys_nor_aws_error_messages(monkeypatch):
     from aws_xray_sdk.ext import boto_utils
+    from botocore.exceptions import ClientError
 
     from pipeline import observability
 
     # Given tracing as it runs in Lambda (the tests run with it disabled)
     monkeypatch.setattr(observability.tracer, "disabled", False)
     monkeypatch.setitem(boto_utils.whitelist, "services", dict(boto_utils.whitelist["services"]))
+    monkeypatch.setattr(boto_utils, "_aws_error_handler", boto_utils._aws_error_handler)
     assert "Key" in json.dumps(boto_utils.whitelist["services"]["s3"])  # what X-Ray would record
     # When the observability module configures it
-    assert observability.drop_s3_parameters_from_traces()
-    # Then S3 parameters (object keys) are no longer recorded, and only botocore is patched
+    assert observability.keep_phi_out_of_traces()
     assert "s3" not in boto_utils.whitelist["services"]
     assert observability.tracer._config["patch_modules"] == ["botocore"]
+
+    # Then a failing S3 call whose message names the object is recorded without the message
+    class Subsegment:
+        name = "s3"
+
+        def __init__(self) -> None:
+            self.recorded: list[Any] = []
+
+        def __getattr__(self, method: str) -> Any:
+            return lambda *args, **kwargs: self.recorded.append((method, args, kwargs))
+
+    class Instance:
+        class meta:
+            region_name = "us-east-1"
+
+    secret = "arn:aws:s3:::in/conversation/Jane Doe.wav"
+    error = ClientError(
+        {
+            "Error": {"Code": "AccessDenied", "Message": f"not authorized on {secret}"},
+            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "r1"},
+        },
+        "GetObject",
+    )
+    subsegment = Subsegment()
+    boto_utils.aws_meta_processor(
+        None,
+        Instance(),
+        ["GetObject"],
+        {"Key": "conversation/Jane Doe.wav", "Bucket": "in"},
+        None,
+        error,
+        subsegment,
+        [],
+    )
+    recorded = repr(subsegment.recorded)
+    assert "AccessDenied" in recorded
+    assert "Jane" not in recorded
+    assert not [c for c in subsegment.recorded if c[0] == "add_exception"]
+
+
+def test_s3_busy_on_the_last_delivery_records_the_upload_for_later_validation(
+    env: Env, lambda_context
+):
+    from datetime import UTC, datetime, timedelta
+
+    import reconcile
+    from pipeline import aws_clients
+
+    def slow_down(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}},
+            "GetObject",
+        )
+
+    s3 = aws_clients.client("s3")
+    s3.meta.events.register("before-call.s3.GetObject", slow_down)
+    good = env.put("conversation/visit.wav", WAV)
+    bad = env.put("conversation/8k.wav", wav_bytes(sample_rate=8000))
+    # Given S3 stays busy through a message's last delivery
+    assert run(env, env.event(good, bad, receive_count=10), lambda_context) == []
+    # Then the uploads are recorded PENDING, not lost to the dead-letter queue
+    items = env.items()
+    assert [i["status"] for i in items] == ["PENDING", "PENDING"]
+    assert all(i["needs_validation"] for i in items)
+    assert env.start_requests == []
+    # When S3 recovers and the reconciler reaches them, they are validated, then started
+    s3.meta.events.unregister("before-call.s3.GetObject", slow_down)
+    reconciler = reconcile.reconciler()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    reconciler.now = lambda: later
+    reconciler.run(time_left_ms=lambda: 300_000)
+    by_key = {i["input_key"]: i for i in env.items()}
+    assert by_key["conversation/visit.wav"]["status"] == "QUEUED"
+    assert by_key["conversation/visit.wav"]["media_format"] == "wav"
+    assert by_key["conversation/8k.wav"]["status"] == "REJECTED"
+    assert "8000 Hz" in by_key["conversation/8k.wav"]["failure_reason"]
+    assert len(env.start_requests) == 1
+
+
+def test_a_permanent_aws_error_fails_the_message_without_quoting_the_key(
+    env: Env, lambda_context, captured_logs
+):
+    from pipeline import aws_clients
+
+    def denied(**_: Any) -> None:
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "AccessDeniedException",
+                    "Message": "not authorized: table key conversation/Jane Doe.wav",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            "GetItem",
+        )
+
+    aws_clients.client("dynamodb")  # the table resource has its own client: hook the table's
+    aws_clients.table(env.stack.job_table).meta.client.meta.events.register(
+        "before-call.dynamodb.GetItem", denied
+    )
+    event = env.event(env.put("conversation/Jane Doe.wav", WAV))
+    assert run(env, event, lambda_context) == message_ids(event)
+    logs = captured_logs.getvalue()
+    assert "AccessDeniedException" in logs
+    assert "medscribe-test-" in logs
+    assert "Jane" not in logs

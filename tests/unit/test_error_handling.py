@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 from pipeline import aws_clients
 from pipeline.completion import Finish, JobFinisher, TransientFinishError
@@ -66,6 +71,8 @@ def test_another_prefix_is_not_ours_without_asking_transcribe():
         (client_error("InternalFailureException", 500), True),
         (client_error("SomethingNew", 503), True),
         (EndpointConnectionError(endpoint_url="https://transcribe"), True),
+        (ReadTimeoutError(endpoint_url="https://transcribe"), True),
+        (ParamValidationError(report="bad parameter"), False),  # retrying cannot fix it
         (client_error("BadRequestException"), False),
         (client_error("ConflictException"), False),
         (client_error("AccessDeniedException"), False),
