@@ -115,7 +115,7 @@ class Ingest(Construct):
                     storage.output_bucket, [constants.TRANSCRIPT_PREFIX], "TranscribeWritesOutput"
                 ),
                 permissions.use_key(key),
-                permissions.job_index_items(storage.job_table),
+                permissions.job_index_items(storage.job_table, create=True),
             ],
             environment=function_environment(
                 config=config,

@@ -88,12 +88,12 @@ def use_key(key: kms.IKey) -> iam.PolicyStatement:
     )
 
 
-def job_index_items(table: dynamodb.ITable) -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        sid="JobIndexItems",
-        actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-        resources=[table.table_arn],
-    )
+def job_index_items(table: dynamodb.ITable, *, create: bool = False) -> iam.PolicyStatement:
+    """Read and update job items; only the start path creates them (PutItem)."""
+    actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    if create:
+        actions.insert(1, "dynamodb:PutItem")
+    return iam.PolicyStatement(sid="JobIndexItems", actions=actions, resources=[table.table_arn])
 
 
 def query_index(table: dynamodb.ITable, index_name: str) -> iam.PolicyStatement:

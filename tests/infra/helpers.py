@@ -19,7 +19,7 @@ TEST_ACCOUNT = "123456789012"
 
 XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey")
-TABLE_ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+TABLE_ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")  # PutItem: start path only
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 SQS_CONSUME_ACTIONS = (
     "sqs:ChangeMessageVisibility",

@@ -88,6 +88,8 @@ def test_start_job_role_has_exactly_its_permissions(any_env: Env) -> None:
         | common_grants(env, ingest.start.log_group)
         | read_input_grants(env)
         | allow(["s3:PutObject"], output_objects(env, "medical/"))
+        # Only the start path creates job items.
+        | allow(["dynamodb:PutItem"], env.resolve(storage.job_table.table_arn))
         # What the SQS event source grants: consume the ingest queue, decrypt its messages.
         | allow(SQS_CONSUME_ACTIONS, env.resolve(ingest.queue.queue_arn))
         | allow(["kms:Decrypt"], env.resolve(storage.key.key_arn))
