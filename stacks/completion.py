@@ -11,13 +11,12 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import constants, permissions
 from stacks.config import EnvironmentConfig
 from stacks.function import PipelineFunction, function_environment
-from stacks.storage import Storage
+from stacks.storage import Storage, encrypted_queue
 
 
 class Completion(Construct):
@@ -45,7 +44,9 @@ class Completion(Construct):
         )
 
         # Post-process: events EventBridge could not deliver and async invokes that kept failing.
-        self.dead_letter_queue = self._dead_letter_queue("PostProcessDeadLetterQueue", storage)
+        self.dead_letter_queue = encrypted_queue(
+            self, "PostProcessDeadLetterQueue", key=storage.key
+        )
         self.post_process = PipelineFunction(
             self,
             "PostProcess",
@@ -91,8 +92,8 @@ class Completion(Construct):
         )
 
         # Reconcile: finishes open jobs and restarts PENDING ones whose queue message was lost.
-        self.reconcile_dead_letter_queue = self._dead_letter_queue(
-            "ReconcileDeadLetterQueue", storage
+        self.reconcile_dead_letter_queue = encrypted_queue(
+            self, "ReconcileDeadLetterQueue", key=storage.key
         )
         self.reconcile = PipelineFunction(
             self,
@@ -159,14 +160,4 @@ class Completion(Construct):
                 max_event_age=constants.RECONCILE_MAX_EVENT_AGE,
                 role=self.scheduler_role,
             ),
-        )
-
-    def _dead_letter_queue(self, construct_id: str, storage: Storage) -> sqs.Queue:
-        return sqs.Queue(
-            self,
-            construct_id,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=storage.key,
-            enforce_ssl=True,
-            retention_period=constants.DLQ_RETENTION,
         )

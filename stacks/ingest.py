@@ -18,7 +18,7 @@ from constructs import Construct
 from stacks import constants, permissions
 from stacks.config import EnvironmentConfig
 from stacks.function import PipelineFunction, function_environment
-from stacks.storage import Storage
+from stacks.storage import Storage, encrypted_queue
 
 # The event source mapping's scaling floor: Lambda allows 2 to 1000.
 MIN_EVENT_SOURCE_CONCURRENCY = 2
@@ -74,23 +74,12 @@ class Ingest(Construct):
         super().__init__(scope, construct_id)
         key = storage.key
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=constants.DLQ_RETENTION,
-        )
-        self.queue = sqs.Queue(
+        self.dead_letter_queue = encrypted_queue(self, "DeadLetterQueue", key=key)
+        self.queue = encrypted_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
+            key=key,
             visibility_timeout=constants.INGEST_VISIBILITY_TIMEOUT,
-            # A burst waits here for Transcribe capacity: keep messages as long as SQS allows.
-            retention_period=constants.DLQ_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
                 max_receive_count=config.ingest_max_receive_count, queue=self.dead_letter_queue
             ),

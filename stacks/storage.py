@@ -5,11 +5,14 @@ Everything here holds or protects PHI, so everything is retained when the stack 
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import constants
@@ -193,3 +196,19 @@ class Storage(Construct):
                 conditions=same_account,
             )
         )
+
+
+def encrypted_queue(
+    scope: Construct, construct_id: str, *, key: kms.IKey, **props: Any
+) -> sqs.Queue:
+    """Every queue of the stack: on our key, TLS only, messages kept as long as SQS allows
+    (a burst waits in the ingest queue; a dead letter waits for a person)."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=constants.DLQ_RETENTION,
+        **props,
+    )
