@@ -132,6 +132,7 @@ def bench_start_handler(records: int = 200, batch: int = 10) -> None:
                 Bucket=stack.input_bucket, Key=f"conversation/{i}.wav", Range="bytes=0-65535"
             )
             table.put_item(Item={"job_name": name, "status": "PENDING", "created_at": "x"})
+            s3.head_object(Bucket=stack.input_bucket, Key=f"conversation/{i}.wav")
             table.update_item(
                 Key={"job_name": name},
                 UpdateExpression="SET attempts = :one",
