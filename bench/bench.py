@@ -201,9 +201,14 @@ def main() -> None:
         "start": bench_start_handler,
         "post_process": bench_post_process,
     }
-    chosen = sys.argv[1:] or list(benches)
-    for name in chosen:
-        benches[name]()
+    if sys.argv[1:]:
+        for name in sys.argv[1:]:
+            benches[name]()
+        return
+    # Each in a fresh interpreter: what one leaves alive (moto's state) would slow the
+    # garbage collector during the next one's measurements.
+    for name in benches:
+        subprocess.run([sys.executable, __file__, name], check=True)
 
 
 if __name__ == "__main__":
