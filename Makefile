@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 ENV ?= dev
 FILES ?=
+ARGS ?=
 # jsii runs on the Node 22 that package.json pins, and `cdk` is the pinned CLI.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
@@ -46,7 +47,7 @@ bench: install
 	$(BIN)/python bench/bench.py
 
 demo: install
-	$(BIN)/python -m devkit.demo $(FILES)
+	$(BIN)/python -m devkit.demo $(ARGS) $(FILES)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output

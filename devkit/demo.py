@@ -1,21 +1,24 @@
 """`make demo`: the whole pipeline on the embedded AWS emulator, on sample or given audio.
 
-    python -m devkit.demo [FILE ...] [--env dev] [--out demo-output]
+    python -m devkit.demo [FILE ...] [--env dev] [--out demo-output] [--serve]
 
 Uploads go through the real handlers: S3 notification -> ingest queue -> start-job ->
 (emulated) Transcribe Medical -> job-state event -> post-process -> documents; the
 reconciler runs on its schedule. Ends with a table of every job and the documents copied
-to a local folder. Exits 1 if any job is left open.
+to a local folder. Exits 1 if any job is left open. With --serve, the emulator then stays
+up on 127.0.0.1 so that `python -m jobctl --endpoint-url ...` can explore it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import posixpath
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="demo-output", help="folder for the documents")
     parser.add_argument("--max-ticks", type=int, default=30)
     parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="run the emulator as a server on 127.0.0.1 and keep it up for jobctl until Ctrl-C",
+    )
     args = parser.parse_args(argv)
 
     _fake_aws_environment()
@@ -130,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         return scripts.get(key) or _generic(job)
 
     print(NOT_SPEECH, end="\n\n")
-    with mock_aws():
+    server = _start_server() if args.serve else None
+    with mock_aws() if server is None else contextlib.nullcontext():
         emulator = PipelineEmulator(config, script=script_for)
         from pipeline.observability import logger  # noqa: PLC0415 - loaded by the emulator
 
@@ -139,9 +148,18 @@ def main(argv: list[str] | None = None) -> int:
             logger.setLevel("WARNING")
         try:
             settled, items = _run(emulator, uploads, args)
+            outputs = Path(args.out).resolve() / "stack-outputs.json"
+            outputs.parent.mkdir(parents=True, exist_ok=True)
+            outputs.write_text(json.dumps({config.stack_name: emulator.stack.stack_outputs()}))
+            if server is not None:
+                keys = [str(i["input_key"]) for i in items]
+                examples = ["list", f"status {keys[0]}", f"why {keys[-1]}"]
+                _serve(server, outputs, config.region, examples)
         finally:
             logger.setLevel(previous_level)
             emulator.close()
+            if server is not None:
+                server.stop()
     open_jobs = [i for i in items if i["status"] in ("PENDING", "QUEUED", "IN_PROGRESS")]
     if open_jobs or not settled:
         print(f"\n{len(open_jobs)} job(s) left open", file=sys.stderr)
@@ -182,6 +200,35 @@ def _run(emulator: Any, uploads: list[Any], args: argparse.Namespace) -> tuple[b
             names = ", ".join(sorted(p.name for p in folder.iterdir()))
             print(f"  {folder.relative_to(out)}/: {names}")
     return settled, items
+
+
+def _start_server() -> Any:
+    """moto's server on a free loopback port; the handlers and jobctl reach it over HTTP."""
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+    return server
+
+
+def _serve(server: Any, outputs: Path, region: str, examples: list[str]) -> None:
+    host, port = server.get_host_and_port()
+    jobctl = (
+        f"{sys.executable} -m jobctl --endpoint-url http://{host}:{port} --outputs-file {outputs}"
+    )
+    print(f"\nThe emulator is serving on http://{host}:{port} until you press Ctrl-C. Try:")
+    for command in examples:
+        print(f"  AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo {jobctl} {command}")
+    try:
+        _wait_for_interrupt()
+    except KeyboardInterrupt:
+        print("\nstopped")
+
+
+def _wait_for_interrupt() -> None:
+    threading.Event().wait()
 
 
 def _generic(job: dict[str, Any]) -> Any:

@@ -30,6 +30,17 @@ class EmulatedStack:
     ingest_queue_url: str
     ingest_dlq_url: str
 
+    def stack_outputs(self) -> dict[str, str]:
+        """The deployed stack's outputs, for jobctl's --outputs-file (the shape that
+        `cdk deploy --outputs-file` writes under the stack's name)."""
+        return {
+            "JobTableName": self.job_table,
+            "InputBucketName": self.input_bucket,
+            "OutputBucketName": self.output_bucket,
+            "IngestQueueUrl": self.ingest_queue_url,
+            "KmsKeyArn": self.key_arn,
+        }
+
     def lambda_environment(self) -> dict[str, str]:
         """What the stack sets on every function, pointing at the emulated resources."""
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,3 +69,23 @@ def test_demo_exits_non_zero_when_a_job_is_left_open(tmp_path: Path, capsys):
 def test_demo_refuses_a_missing_file(tmp_path: Path):
     with pytest.raises(SystemExit, match="no such file"):
         demo.main([str(tmp_path / "missing.wav")])
+
+
+def test_demo_serve_keeps_the_emulator_up_for_jobctl(tmp_path: Path, capsys, monkeypatch):
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt  # the user presses Ctrl-C at once
+
+    monkeypatch.setattr(demo, "_wait_for_interrupt", ctrl_c)
+    (tmp_path / "a.wav").write_bytes(wav_bytes(duration_s=1.0))
+    assert demo.main([str(tmp_path / "a.wav"), "--out", str(tmp_path), "--serve"]) == 0
+    out = capsys.readouterr().out
+    assert "serving on http://127.0.0.1:" in out
+    assert "-m jobctl --endpoint-url http://127.0.0.1:" in out
+    outputs = json.loads((tmp_path / "stack-outputs.json").read_text())
+    assert set(outputs["MedicalTranscription-dev"]) == {
+        "JobTableName",
+        "InputBucketName",
+        "OutputBucketName",
+        "IngestQueueUrl",
+        "KmsKeyArn",
+    }
