@@ -13,10 +13,9 @@ import boto3
 
 from stacks.config import EnvironmentConfig
 from stacks.contract import (
-    METRICS_NAMESPACE,
-    SERVICE_NAME,
     TABLE_INDEX_BY_INPUT,
     TABLE_INDEX_BY_STATUS,
+    handler_environment,
 )
 
 
@@ -43,16 +42,13 @@ class EmulatedStack:
 
     def lambda_environment(self) -> dict[str, str]:
         """What the stack sets on every function, pointing at the emulated resources."""
-        return {
-            "JOB_TABLE": self.job_table,
-            "INPUT_BUCKET": self.input_bucket,
-            "OUTPUT_BUCKET": self.output_bucket,
-            "KMS_KEY_ID": self.key_arn,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "LOG_LEVEL": "INFO",
-            **self.config.lambda_environment(),
-        }
+        return handler_environment(
+            self.config,
+            job_table=self.job_table,
+            input_bucket=self.input_bucket,
+            output_bucket=self.output_bucket,
+            key_arn=self.key_arn,
+        )
 
 
 def job_table_definition(name: str) -> dict[str, Any]:

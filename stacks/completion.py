@@ -35,13 +35,7 @@ class Completion(Construct):
         super().__init__(scope, construct_id)
         key = storage.key
         output = storage.output_bucket
-        environment = function_environment(
-            config=config,
-            job_table=storage.job_table.table_name,
-            input_bucket=storage.input_bucket.bucket_name,
-            output_bucket=output.bucket_name,
-            key_arn=key.key_arn,
-        )
+        environment = function_environment(config=config, storage=storage)
 
         # Post-process: events EventBridge could not deliver and async invokes that kept failing.
         self.dead_letter_queue = encrypted_queue(

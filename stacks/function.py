@@ -19,6 +19,8 @@ from constructs import Construct
 
 from stacks import constants, permissions
 from stacks.config import EnvironmentConfig
+from stacks.contract import handler_environment
+from stacks.storage import Storage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYER_ID = "PowertoolsLayer"
@@ -132,22 +134,12 @@ class PipelineFunction(Construct):
         )
 
 
-def function_environment(
-    *,
-    config: EnvironmentConfig,
-    job_table: str,
-    input_bucket: str,
-    output_bucket: str,
-    key_arn: str,
-) -> dict[str, str]:
-    """Contract 2: what every handler may read."""
-    return {
-        "JOB_TABLE": job_table,
-        "INPUT_BUCKET": input_bucket,
-        "OUTPUT_BUCKET": output_bucket,
-        "KMS_KEY_ID": key_arn,
-        "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
-        "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
-        "LOG_LEVEL": "INFO",
-        **config.lambda_environment(),
-    }
+def function_environment(*, config: EnvironmentConfig, storage: Storage) -> dict[str, str]:
+    """Contract 2 for this stack's resources."""
+    return handler_environment(
+        config,
+        job_table=storage.job_table.table_name,
+        input_bucket=storage.input_bucket.bucket_name,
+        output_bucket=storage.output_bucket.bucket_name,
+        key_arn=storage.key.key_arn,
+    )
