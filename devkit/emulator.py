@@ -84,7 +84,6 @@ class FakeContext:
 class TickReport:
     delivered: int = 0
     start_failures: int = 0
-    started: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     events_delivered: int = 0
     events_dropped: int = 0
@@ -229,7 +228,6 @@ class PipelineEmulator:
             if not messages:
                 break
             records = [self._lambda_record(m, queue_arn) for m in messages]
-            before = set(self.transcribe.job_names())
             response = start_job.handler(sqs_event(records), FakeContext("start-job"))
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             for message in messages:
@@ -242,7 +240,6 @@ class PipelineEmulator:
                     )
             report.delivered += len(messages)
             report.start_failures += len(failed)
-            report.started.extend(sorted(set(self.transcribe.job_names()) - before))
         for handle in failed_handles:  # SQS retries after the visibility timeout
             self.sqs.change_message_visibility(
                 QueueUrl=self.stack.ingest_queue_url, ReceiptHandle=handle, VisibilityTimeout=0

@@ -36,7 +36,6 @@ PREDECESSORS: Mapping[str, tuple[str, ...]] = {
     FAILED: (PENDING, QUEUED, IN_PROGRESS),
 }
 
-BY_INPUT_INDEX = "by-input"
 BY_STATUS_INDEX = "by-status"
 
 
@@ -167,19 +166,4 @@ class JobIndex:
                 yield from_dynamo(item)
             if "LastEvaluatedKey" not in page:
                 return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def by_input(self, input_key: str) -> list[dict[str, Any]]:
-        """Every job made from one input key (one per version), oldest first."""
-        items: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
-            "IndexName": BY_INPUT_INDEX,
-            "KeyConditionExpression": "input_key = :k",
-            "ExpressionAttributeValues": {":k": input_key},
-        }
-        while True:
-            page = self._table.query(**query)
-            items.extend(from_dynamo(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
