@@ -78,22 +78,38 @@ class Env:
 
     def fail_transcribe(self, code: str, *, status: int = 400, times: int = 1) -> None:
         """Make the next `times` StartMedicalTranscriptionJob calls fail with `code`."""
-        remaining = {"n": times}
-
-        def raise_error(**_: Any) -> None:
-            if remaining["n"] > 0:
-                remaining["n"] -= 1
-                raise ClientError(
-                    {
-                        "Error": {"Code": code, "Message": f"injected {code}"},
-                        "ResponseMetadata": {"HTTPStatusCode": status},
-                    },
-                    "StartMedicalTranscriptionJob",
-                )
-
-        self.transcribe.meta.events.register(
-            "before-call.transcribe.StartMedicalTranscriptionJob", raise_error
+        fail_calls(
+            self.transcribe, "StartMedicalTranscriptionJob", code, status=status, times=times
         )
+
+
+def fail_calls(
+    client: Any,
+    operation: str,
+    code: str,
+    *,
+    status: int = 400,
+    message: str | None = None,
+    times: float = 1,
+) -> Callable[[], None]:
+    """Make the next `times` calls of `operation` on this boto3 client fail as AWS would
+    (botocore's own retries count as calls); returns a function that ends the failures."""
+    remaining = {"n": times}
+
+    def raise_error(**_: Any) -> None:
+        if remaining["n"] > 0:
+            remaining["n"] -= 1
+            raise ClientError(
+                {
+                    "Error": {"Code": code, "Message": message or f"injected {code}"},
+                    "ResponseMetadata": {"HTTPStatusCode": status},
+                },
+                operation,
+            )
+
+    service = client.meta.service_model.service_name
+    client.meta.events.register(f"before-call.{service}.{operation}", raise_error)
+    return lambda: remaining.update(n=0)
 
 
 @pytest.fixture

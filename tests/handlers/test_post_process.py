@@ -14,7 +14,7 @@ from devkit.media_samples import wav_bytes
 from devkit.transcribe_medical import TranscribeMedicalEmulator
 from pipeline.completion import documents_folder, explain_failure, transcript_key_from_uri
 
-from .conftest import Env
+from .conftest import Env, fail_calls
 
 WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=1.0)
 STEREO = wav_bytes(sample_rate=16000, channels=2, duration_s=1.0)
@@ -243,8 +243,6 @@ def test_document_folder_and_transcript_uri_helpers():
 
 
 def test_a_permanent_aws_error_raises_without_quoting_the_key(env: Env, lambda_context):
-    from botocore.exceptions import ClientError
-
     from pipeline import aws_clients
     from pipeline.completion import FinishError, TransientFinishError
 
@@ -252,19 +250,13 @@ def test_a_permanent_aws_error_raises_without_quoting_the_key(env: Env, lambda_c
     name = start(env, "conversation/Jane Doe.wav", lambda_context)
     transcribe.complete(name, utterances=SCRIPT)
 
-    def denied(**_: Any) -> None:
-        raise ClientError(
-            {
-                "Error": {
-                    "Code": "AccessDenied",
-                    "Message": "not authorized on arn:aws:s3:::out/transcripts/Jane Doe",
-                },
-                "ResponseMetadata": {"HTTPStatusCode": 403},
-            },
-            "PutObject",
-        )
-
-    aws_clients.client("s3").meta.events.register("before-call.s3.PutObject", denied)
+    fail_calls(
+        aws_clients.client("s3"),
+        "PutObject",
+        "AccessDenied",
+        status=403,
+        message="not authorized on arn:aws:s3:::out/transcripts/Jane Doe",
+    )
     with pytest.raises(FinishError) as raised:
         deliver(name, "COMPLETED", lambda_context)
     assert not isinstance(raised.value, TransientFinishError)

@@ -15,7 +15,7 @@ from devkit.media_samples import flac_bytes, mp3_bytes, wav_bytes
 from pipeline.job_names import job_name_for
 from pipeline.settings import SettingsError, load_settings
 
-from .conftest import Env
+from .conftest import Env, fail_calls
 
 WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=1.0)
 STEREO_WAV = wav_bytes(sample_rate=44100, channels=2, duration_s=1.0)
@@ -526,7 +526,6 @@ def test_logs_name_jobs_and_never_keys(env: Env, lambda_context, captured_logs):
 
 def test_traces_record_neither_s3_keys_nor_aws_error_messages(monkeypatch):
     from aws_xray_sdk.ext import boto_utils
-    from botocore.exceptions import ClientError
 
     from pipeline import observability
 
@@ -587,17 +586,12 @@ def test_s3_busy_on_the_last_delivery_records_the_upload_for_later_validation(
     import reconcile
     from pipeline import aws_clients
 
-    def slow_down(**_: Any) -> None:
-        raise ClientError(
-            {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}},
-            "GetObject",
-        )
-
-    s3 = aws_clients.client("s3")
-    s3.meta.events.register("before-call.s3.GetObject", slow_down)
+    # Given S3 stays busy through a message's last delivery
+    s3_recovers = fail_calls(
+        aws_clients.client("s3"), "GetObject", "SlowDown", status=503, times=float("inf")
+    )
     good = env.put("conversation/visit.wav", WAV)
     bad = env.put("conversation/8k.wav", wav_bytes(sample_rate=8000))
-    # Given S3 stays busy through a message's last delivery
     assert run(env, env.event(good, bad, receive_count=10), lambda_context) == []
     # Then the uploads are recorded PENDING, not lost to the dead-letter queue
     items = env.items()
@@ -605,7 +599,7 @@ def test_s3_busy_on_the_last_delivery_records_the_upload_for_later_validation(
     assert all(i["needs_validation"] for i in items)
     assert env.start_requests == []
     # When S3 recovers and the reconciler reaches them, they are validated, then started
-    s3.meta.events.unregister("before-call.s3.GetObject", slow_down)
+    s3_recovers()
     reconciler = reconcile.reconciler()
     later = datetime.now(UTC) + timedelta(hours=1)
     reconciler.now = lambda: later
@@ -623,21 +617,11 @@ def test_a_permanent_aws_error_fails_the_message_without_quoting_the_key(
 ):
     from pipeline import aws_clients
 
-    def denied(**_: Any) -> None:
-        raise ClientError(
-            {
-                "Error": {
-                    "Code": "AccessDeniedException",
-                    "Message": "not authorized: table key conversation/Jane Doe.wav",
-                },
-                "ResponseMetadata": {"HTTPStatusCode": 400},
-            },
-            "GetItem",
-        )
-
-    aws_clients.client("dynamodb")  # the table resource has its own client: hook the table's
-    aws_clients.table(env.stack.job_table).meta.client.meta.events.register(
-        "before-call.dynamodb.GetItem", denied
+    fail_calls(
+        aws_clients.table(env.stack.job_table).meta.client,
+        "GetItem",
+        "AccessDeniedException",
+        message="not authorized: table key conversation/Jane Doe.wav",
     )
     event = env.event(env.put("conversation/Jane Doe.wav", WAV))
     assert run(env, event, lambda_context) == message_ids(event)
