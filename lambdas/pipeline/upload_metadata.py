@@ -85,7 +85,7 @@ def loinc_check_digit(number: str) -> int:
 
 def is_loinc_code(code: str) -> bool:
     match = LOINC_PATTERN.fullmatch(code)
-    return bool(match) and loinc_check_digit(match.group(1)) == int(match.group(2))
+    return match is not None and loinc_check_digit(match.group(1)) == int(match.group(2))
 
 
 def default_note_type(job_type: str) -> str:
