@@ -1,7 +1,10 @@
-"""Start-job Lambda: SQS batches of S3 notifications -> Transcribe Medical jobs.
+"""Start-job Lambda: SQS batches of S3 notifications -> the backlog, then a dispatch run.
 
-Partial batch failures: a busy Transcribe or a malformed message fails only its own
-message; its neighbours are deleted from the queue as done.
+Each upload is validated and recorded in the job index (PENDING or REJECTED); once it is
+recorded its message is done, whatever Transcribe's capacity. Partial batch failures: a busy
+S3 or DynamoDB, or a malformed message, fails only its own message. The recorded messages
+are deleted before the dispatcher runs, so nothing that happens in that run can send them to
+the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -17,22 +20,28 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pipeline import aws_clients
+from pipeline.dispatch import Dispatcher
+from pipeline.dispatch_run import run_dispatch
+from pipeline.ingest_queue import delete_finished, queue_url_from_arn
 from pipeline.observability import logger, metrics, tracer
 from pipeline.s3_events import MalformedMessage, uploads_in
 from pipeline.settings import current_settings
 from pipeline.start import JobStarter, Outcome, StartError, TransientStartError
 
-# The whole batch failing is reported as item failures, not an exception: a throttled
-# batch is normal back-pressure and must not count as a Lambda error.
+# The whole batch failing is reported as item failures, not an exception: a busy S3 is
+# normal back-pressure and must not count as a Lambda error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 METRIC_FOR = {
-    Outcome.QUEUED: "JobsStarted",
+    Outcome.PENDING: "JobsUploaded",
     Outcome.REJECTED: "JobsRejected",
-    Outcome.FAILED: "JobsFailed",
     Outcome.DUPLICATE: "DuplicateDeliveries",
-    Outcome.BACKLOGGED: "StartBacklogged",
 }
+
+
+class _Batch:
+    admitted = 0  # uploads recorded PENDING in this invocation: worth a dispatch run
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -53,10 +62,10 @@ def record_handler(record: SQSRecord) -> None:
             result = job_starter.handle(upload, last_delivery=last_delivery)
         except TransientStartError as busy:
             logger.warning(
-                "AWS busy: job stays PENDING and the message will be retried",
+                "AWS busy: the message will be retried",
                 extra={"job_name": busy.job_name, "error_code": busy.code},
             )
-            metrics.add_metric(name="StartThrottled", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name="AdmissionThrottled", unit=MetricUnit.Count, value=1)
             raise
         except StartError as refused:
             logger.error(
@@ -65,11 +74,21 @@ def record_handler(record: SQSRecord) -> None:
             )
             raise
         logger.info(
-            "upload handled",
-            extra={"job_name": result.job_name, "outcome": result.outcome.value},
+            "upload handled", extra={"job_name": result.job_name, "outcome": result.outcome.value}
         )
+        if result.outcome is Outcome.PENDING:
+            _Batch.admitted += 1
         if result.outcome in METRIC_FOR:
             metrics.add_metric(name=METRIC_FOR[result.outcome], unit=MetricUnit.Count, value=1)
+
+
+def _delete_recorded(event: dict[str, Any], failed: set[str]) -> None:
+    records = event.get("Records") or []
+    done = [(r["messageId"], r["receiptHandle"]) for r in records if r["messageId"] not in failed]
+    if not done:
+        return
+    queue_url = queue_url_from_arn(records[0]["eventSourceARN"])
+    delete_finished(aws_clients.client("sqs"), queue_url, done)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -77,8 +96,15 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     current_settings()  # fail the first invocation early, naming a missing variable
-    return dict(
+    _Batch.admitted = 0
+    response: dict[str, Any] = dict(
         process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     )
+    failures: list[dict[str, str]] = list(response.get("batchItemFailures") or [])
+    failed = {failure["itemIdentifier"] for failure in failures}
+    _delete_recorded(event, failed)
+    if _Batch.admitted:
+        run_dispatch(Dispatcher.from_environment(), context)
+    return response

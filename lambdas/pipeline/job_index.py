@@ -76,6 +76,11 @@ class JobIndex:
     def __init__(self, table: Any) -> None:
         self._table = table
 
+    @property
+    def table(self) -> Any:
+        """The boto3 Table resource (the capacity ledger keeps its counters in it too)."""
+        return self._table
+
     def get(self, job_name: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"job_name": job_name}, ConsistentRead=True).get("Item")
         return from_dynamo(item) if item else None

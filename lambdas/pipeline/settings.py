@@ -32,6 +32,9 @@ class Settings:
     ingest_max_receives: int = 10
     low_confidence_threshold: float = 0.5
     pending_restart_minutes: int = 30
+    # This stack's share of the account's Transcribe Medical quotas (the dispatcher's bounds).
+    concurrent_job_share: int = 250
+    start_rate_per_second: int = 25
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -60,6 +63,13 @@ def _integer(env: Mapping[str, str], name: str, default: int | None) -> int | No
         raise SettingsError(
             f"environment variable {name} is {value!r}; allowed: an integer"
         ) from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _integer(env, name, default)
+    if value is None or value < 1:
+        raise SettingsError(f"environment variable {name} is {value!r}; allowed: an integer >= 1")
+    return value
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +105,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ingest_max_receives=_integer(env, "INGEST_MAX_RECEIVES", 10) or 10,
         low_confidence_threshold=low_confidence,
         pending_restart_minutes=_integer(env, "PENDING_RESTART_MINUTES", 30) or 30,
+        concurrent_job_share=_positive(env, "CONCURRENT_JOB_SHARE", 250),
+        start_rate_per_second=_positive(env, "START_RATE_PER_SECOND", 25),
     )
 
 
