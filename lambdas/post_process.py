@@ -8,10 +8,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.completion import Finish, JobFinisher
+from pipeline.completion import Finish, JobFinisher, PermanentFinishError, TransientFinishError
 from pipeline.observability import logger, metrics, tracer
 
 METRIC_FOR = {Finish.COMPLETED: "JobsCompleted", Finish.FAILED: "JobsFailed"}
+RETRY_LATER = "RETRY_LATER"  # a permanent error below the bound: the reconciler tries again
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -23,9 +24,24 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     if not job_name:
         logger.warning("event without a job name ignored", extra={"event_id": event.get_id})
         return {"outcome": Finish.NOT_OURS.value}
-    # A failure here raises: EventBridge retries the invocation, then dead-letters it,
-    # and the reconciler finishes the job regardless.
-    result = JobFinisher.from_environment().finish(job_name)
+    try:
+        result = JobFinisher.from_environment().finish(job_name)
+    except TransientFinishError as error:
+        # Raised: EventBridge retries the invocation (then dead-letters it), and the
+        # reconciler finishes the job regardless.
+        logger.warning(
+            "finishing the job met a busy AWS; retried",
+            extra={"job_name": job_name, "error_code": error.code},
+        )
+        raise
+    except PermanentFinishError as error:
+        # Counted on the item; the reconciler tries again until the bound, then the job is
+        # FAILED. Raising would only burn the remaining attempts in EventBridge's retries.
+        logger.error(
+            "finishing the job failed; the reconciler tries again",
+            extra={"job_name": job_name, "error_code": error.code, "attempts": error.attempts},
+        )
+        return {"job_name": job_name, "outcome": RETRY_LATER, "error_code": error.code}
     if result.outcome is Finish.NOT_OURS:
         logger.info("event for a job that is not ours ignored", extra={"job_name": job_name})
     else:

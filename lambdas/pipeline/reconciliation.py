@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline import job_index as ji
-from pipeline.completion import Finish, JobFinisher, TransientFinishError
+from pipeline.completion import Finish, JobFinisher, PermanentFinishError, TransientFinishError
 from pipeline.observability import logger
 from pipeline.start import JobStarter, Outcome, TransientStartError
 
@@ -62,6 +62,7 @@ class ReconcileReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     transient_errors: int = 0
     errors: int = 0  # failed in a way a retry may not fix: logged by job name, not fatal
+    # (a finish attempt that met a permanent error counts here until its job is FAILED)
     stopped_early: bool = False
 
     def count(self, outcome: str) -> None:
@@ -105,6 +106,17 @@ class Reconciler:
                 report.count(self._reconcile(item))
             except (TransientFinishError, TransientStartError):
                 report.transient_errors += 1
+            except PermanentFinishError as error:
+                # Counted on the item: the job is FAILED once the bound is reached.
+                report.errors += 1
+                logger.error(
+                    "finishing a job failed; tried again on the next run",
+                    extra={
+                        "job_name": item["job_name"],
+                        "error_code": error.code,
+                        "attempts": error.attempts,
+                    },
+                )
             except Exception as error:
                 report.errors += 1
                 # The type only: messages of AWS errors can quote object keys (PHI).

@@ -112,6 +112,33 @@ def fail_calls(
     return lambda: remaining.update(n=0)
 
 
+S3_MAX_KEY_BYTES = 1024
+S3_WRITES = ("PutObject", "CopyObject", "CreateMultipartUpload")
+
+
+def reject_long_keys(params: dict[str, Any], **_: Any) -> None:
+    """S3 refuses keys over 1,024 bytes of UTF-8 with KeyTooLongError; moto does not."""
+    if len(str(params.get("Key", "")).encode("utf-8")) > S3_MAX_KEY_BYTES:
+        raise ClientError(
+            {
+                "Error": {"Code": "KeyTooLongError", "Message": "Your key is too long"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            "PutObject",
+        )
+
+
+def enforce_s3_key_limit() -> None:
+    """On boto3's default session, so every client made from it after this call (the
+    handlers', the tests' and the emulator's) refuses over-long keys as S3 does."""
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    for operation in S3_WRITES:
+        boto3.DEFAULT_SESSION.events.register(
+            f"before-parameter-build.s3.{operation}", reject_long_keys
+        )
+
+
 @pytest.fixture
 def make_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Env]]:
     """Build an environment with settings overrides, e.g. make_env(channel_identification=True)."""
@@ -124,12 +151,14 @@ def make_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Env]]:
                 monkeypatch.setenv(name, value)
             current_settings.cache_clear()
             aws_clients.reset()
+            enforce_s3_key_limit()
             return Env(stack)
 
         yield build
     state_manager.unset_transition(MODEL_NAME)  # an emulator may have frozen moto's jobs
     current_settings.cache_clear()
     aws_clients.reset()
+    boto3.DEFAULT_SESSION = None  # drop the key-limit hook with the session
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import start_job
 from devkit.lambda_events import transcribe_state_change
 from devkit.media_samples import wav_bytes
 from devkit.transcribe_medical import TranscribeMedicalEmulator
-from pipeline.completion import documents_folder, explain_failure, transcript_key_from_uri
+from pipeline.completion import explain_failure, transcript_key_from_uri
 
 from .conftest import Env, fail_calls
 
@@ -58,16 +58,21 @@ def test_completed_job_gets_five_documents_and_completed_status(env: Env, lambda
     item = env.item(name)
     assert item["status"] == "COMPLETED"
     assert item["transcript_key"] == f"medical/{name}.json"
-    folder = "transcripts/conversation/clinic/visit 1/"
-    assert item["outputs"] == {doc: folder + doc for doc in DOCUMENTS}
+    # in a folder of its own: the input key with its extension, then the upload's version
+    folder = f"transcripts/conversation/clinic/visit 1.wav/{item['input_version']}/"
+    assert set(DOCUMENTS) <= set(item["outputs"])
+    assert item["outputs"] == {doc: folder + doc for doc in item["outputs"]}
     assert item["completed_at"]
     assert int(item["stats"]["words"]) > 10
     assert int(item["stats"]["speakers"]) == 2
-    # And the documents are there, encrypted with the stack's key, and readable
-    for doc in DOCUMENTS:
-        head = env.s3.head_object(Bucket=env.stack.output_bucket, Key=folder + doc)
+    # And the documents are there, encrypted with the stack's key, and readable, and the
+    # index names the version each write created
+    assert set(item["output_versions"]) == set(item["outputs"])
+    for doc, key in item["outputs"].items():
+        head = env.s3.head_object(Bucket=env.stack.output_bucket, Key=key)
         assert head["ServerSideEncryption"] == "aws:kms"
         assert head["SSEKMSKeyId"] == env.stack.key_arn
+        assert head["VersionId"] == item["output_versions"][doc]
     assert "My knee hurts when I climb stairs." in read(env, folder + "transcript.txt").decode()
     dialogue = read(env, folder + "dialogue.txt").decode().splitlines()
     assert dialogue[0].startswith("[00:00:00] Speaker 1:")
@@ -143,7 +148,7 @@ def test_two_finishers_racing_write_identical_documents(env: Env, lambda_context
             Bucket=env.stack.output_bucket, Key=version["Key"], VersionId=version["VersionId"]
         )["Body"].read()
         by_key.setdefault(version["Key"], set()).add(body)
-    assert len(by_key) == 5
+    assert set(by_key) == set(env.item(name)["outputs"].values())
     assert all(len(bodies) == 1 for bodies in by_key.values())  # same bytes both times
 
 
@@ -229,10 +234,7 @@ def test_failure_reasons_are_translated(reason, phrase):
     assert phrase in explain_failure(reason)
 
 
-def test_document_folder_and_transcript_uri_helpers():
-    assert documents_folder("conversation/a b.wav") == "transcripts/conversation/a b/"
-    assert documents_folder("noext") == "transcripts/noext/"
-    assert documents_folder("dir.v2/file.tar.flac") == "transcripts/dir.v2/file.tar/"
+def test_transcript_uri_helper():
     uri = "https://s3.us-east-1.amazonaws.com/out/medical/job.json"
     assert transcript_key_from_uri(uri, "out") == "medical/job.json"
     assert transcript_key_from_uri("https://out.s3.amazonaws.com/medical/j.json", "out") == (
@@ -242,26 +244,65 @@ def test_document_folder_and_transcript_uri_helpers():
     assert transcript_key_from_uri("s3://out/medical/x.json", "out") == "medical/x.json"
 
 
-def test_a_permanent_aws_error_raises_without_quoting_the_key(env: Env, lambda_context):
+def test_a_permanent_aws_error_is_counted_then_fails_the_job_without_quoting_the_key(
+    env: Env, lambda_context, captured_logs, monkeypatch
+):
     from pipeline import aws_clients
-    from pipeline.completion import FinishError, TransientFinishError
 
+    monkeypatch.setenv("MAX_FINISH_ATTEMPTS", "2")
     transcribe = emulator(env)
     name = start(env, "conversation/Jane Doe.wav", lambda_context)
     transcribe.complete(name, utterances=SCRIPT)
-
     fail_calls(
         aws_clients.client("s3"),
         "PutObject",
         "AccessDenied",
         status=403,
         message="not authorized on arn:aws:s3:::out/transcripts/Jane Doe",
+        times=float("inf"),
     )
-    with pytest.raises(FinishError) as raised:
-        deliver(name, "COMPLETED", lambda_context)
-    assert not isinstance(raised.value, TransientFinishError)
-    assert "AccessDenied" in str(raised.value)
-    assert "Jane" not in str(raised.value)
-    assert raised.value.__cause__ is None
-    assert raised.value.__suppress_context__
-    assert env.item(name)["status"] == "QUEUED"
+    # The first event meets the refusal: counted, recorded, not raised (no endless retries)
+    result = deliver(name, "COMPLETED", lambda_context)
+    assert result["outcome"] == "RETRY_LATER"
+    assert result["error_code"] == "AccessDenied"
+    item = env.item(name)
+    assert item["status"] == "QUEUED"
+    assert int(item["finish_attempts"]) == 1
+    assert item["last_finish_error"] == "AccessDenied"
+    # The second attempt reaches the bound: FAILED with a reason a person can act on
+    assert deliver(name, "COMPLETED", lambda_context)["outcome"] == "FAILED"
+    item = env.item(name)
+    assert item["status"] == "FAILED"
+    assert "policy" in item["failure_reason"]
+    assert "AccessDenied" in item["failure_reason"]
+    assert "2 attempts" in item["failure_reason"]
+    assert "Jane" not in item["failure_reason"]
+    assert "not authorized" not in item["failure_reason"]
+    logs = captured_logs.getvalue()
+    assert name in logs
+    assert "AccessDenied" in logs
+    assert "Jane" not in logs
+    assert "not authorized" not in logs
+
+
+def test_a_transient_error_raises_for_a_retry_and_is_not_counted(env: Env, lambda_context):
+    from pipeline import aws_clients
+    from pipeline.completion import TransientFinishError
+
+    transcribe = emulator(env)
+    name = start(env, "conversation/Jane Doe.wav", lambda_context)
+    transcribe.complete(name, utterances=SCRIPT)
+    stop = fail_calls(
+        aws_clients.client("s3"), "PutObject", "SlowDown", status=503, times=float("inf")
+    )
+    for _ in range(3):
+        with pytest.raises(TransientFinishError) as raised:
+            deliver(name, "COMPLETED", lambda_context)
+        assert "SlowDown" in str(raised.value)
+        assert "Jane" not in str(raised.value)
+        assert raised.value.__suppress_context__
+    item = env.item(name)
+    assert item["status"] == "QUEUED"
+    assert "finish_attempts" not in item
+    stop()
+    assert deliver(name, "COMPLETED", lambda_context)["outcome"] == "COMPLETED"
