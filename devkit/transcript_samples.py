@@ -14,6 +14,9 @@ AWS documentation:
 - ``results.entities`` (PHI) use camelCase keys and numeric values.
 
 Everything derives from ``seed``: the same arguments give the same dictionary.
+Unless ``emulated=False``, the transcript carries ``EMULATED_MARKER_KEY`` (a member
+real Transcribe never writes) saying its words are invented, and every document
+rendered from it repeats that.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import random
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from pipeline.transcript.emulation import EMULATED_MARKER_KEY, EMULATED_NOTE
 
 PUNCTUATION = ".,?!"
 SENTENCE_END = ".?!"
@@ -99,6 +104,36 @@ def _timeline(
             now += max(length, round(step))
         turns.append([s for s in sentences if s])
     return turns
+
+
+MAX_SPEED_UP = 1.6  # fit a script into short audio by talking up to this much faster...
+
+
+def _fit(turns: list[list[list[_Word]]], duration_s: float) -> list[list[list[_Word]]]:
+    """The timeline within ``duration_s``: sped up (at most MAX_SPEED_UP), then cut.
+
+    ...and cut the words that still end after the audio does: a transcript never runs
+    past its recording.
+    """
+    words = [w for turn in turns for sentence in turn for w in sentence]
+    if not words:
+        return turns
+    limit_ms = int(duration_s * 1000)
+    origin = min(words[0].start_ms, limit_ms // 10)  # very short audio: start earlier
+    last = max(w.end_ms for w in words)
+    if last > limit_ms:
+        scale = max((limit_ms - origin) / max(last - words[0].start_ms, 1), 1 / MAX_SPEED_UP)
+        first = words[0].start_ms
+        for w in words:
+            w.start_ms = origin + int((w.start_ms - first) * scale)
+            w.end_ms = max(w.start_ms + 1, origin + int((w.end_ms - first) * scale))
+    fitted = []
+    for turn in turns:
+        kept = [[w for w in sentence if w.end_ms <= limit_ms] for sentence in turn]
+        kept = [sentence for sentence in kept if sentence]
+        if kept:
+            fitted.append(kept)
+    return fitted
 
 
 def _labelled(item: dict[str, Any], speaker: int, *, spk: bool, ch: bool) -> dict[str, Any]:
@@ -238,6 +273,8 @@ def make_transcript(
     seed: int = 0,
     account_id: str = "123456789012",
     item_labels: bool = False,
+    duration_s: float | None = None,
+    emulated: bool = True,
 ) -> dict[str, Any]:
     """A completed Transcribe Medical transcript for ``utterances`` ((speaker, text) pairs).
 
@@ -245,14 +282,20 @@ def make_transcript(
     ``channel_identification`` the speaker index is the channel (0 or 1) and no
     speaker labels are written (the two settings are alternatives). ``item_labels``
     adds the newer per-item fields (``id`` and ``speaker_label``/``channel_label``)
-    that current AWS examples show.
+    that current AWS examples show. ``duration_s`` (the audio's length, when known):
+    no word ends after it (the script is spoken faster, then cut, to fit).
+    ``identify_phi`` labels name-like and numeric words as PHI entities.
     """
     rng = random.Random(seed)
     if channel_identification and any(s not in (0, 1) for s, _ in utterances):
         raise ValueError("with channel identification, speaker indexes are channels: 0 or 1")
     if max_alternatives is not None and not 2 <= max_alternatives <= 10:
         raise ValueError("max_alternatives must be 2-10 (Transcribe's range)")
+    if duration_s is not None and not duration_s > 0:
+        raise ValueError("duration_s must be positive")
     turns = _timeline(utterances, words_per_second=words_per_second, start_s=start_s, rng=rng)
+    if duration_s is not None:
+        turns = _fit(turns, duration_s)
     sentences = [s for turn in turns for s in turn]
     words = [w for s in sentences for w in s]
     speakers = show_speaker_labels and not channel_identification
@@ -297,7 +340,10 @@ def make_transcript(
         results["segments"] = _alternative_segments(sentences, max_alternatives, rng)
     if identify_phi:
         results["entities"] = _entities(sentences, rng)
-    return {"jobName": job_name, "accountId": account_id, "results": results, "status": "COMPLETED"}
+    doc = {"jobName": job_name, "accountId": account_id, "results": results, "status": "COMPLETED"}
+    if emulated:
+        doc[EMULATED_MARKER_KEY] = EMULATED_NOTE
+    return doc
 
 
 # Building blocks of a primary-care visit, written for this generator.

@@ -20,6 +20,10 @@ from .timecodes import cue_clock
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
 MAX_CUE_S = 7.0
+# Shown first, for NOTICE_S, in captions made from an emulated transcript (it may overlap
+# the first words' cue: both formats allow overlapping cues).
+EMULATED_CUE = "[Emulated: these words are invented]"
+NOTICE_S = 3.0
 CLAUSE_END = (",", ";", ":")
 
 
@@ -44,15 +48,18 @@ def build_cues(transcript: Transcript, turns: list[Turn]) -> list[Cue]:
     return cues
 
 
-def render_captions(cues: list[Cue]) -> tuple[str, str]:
+def render_captions(cues: list[Cue], *, note: str = "") -> tuple[str, str]:
     """(WebVTT, SubRip) documents of the same cues.
 
     WebVTT: ``WEBVTT`` header, then blank-line separated cues timed ``hh:mm:ss.mmm``,
     cue text escaped (``&``, ``<``, ``>``). SubRip: cues numbered from 1, timed
-    ``hh:mm:ss,mmm``, blank-line separated. Both end with a newline.
+    ``hh:mm:ss,mmm``, blank-line separated. Both end with a newline. ``note`` (an
+    emulated transcript's): a WebVTT NOTE block, and an EMULATED_CUE first in both.
     """
+    if note and cues:
+        cues = [Cue(0.0, NOTICE_S, EMULATED_CUE), *cues]
     spans = [f"{cue_clock(c.start)} --> {cue_clock(c.end)}" for c in cues]
-    vtt = ["WEBVTT\n"]
+    vtt = [f"WEBVTT\n\nNOTE {note}\n" if note else "WEBVTT\n"]
     vtt.extend(f"\n{span}\n{_vtt_text(c.text)}\n" for span, c in zip(spans, cues, strict=True))
     srt = "\n".join(
         f"{n}\n{span.replace('.', ',')}\n{c.text}\n"

@@ -31,6 +31,8 @@ from itertools import compress, islice, pairwise, repeat
 from operator import itemgetter, le, ne
 from typing import Any, NamedTuple, cast
 
+from .emulation import EMULATED_MARKER_KEY, EMULATED_NOTE
+
 SENTENCE_END = frozenset(".?!")
 _NO_ALTERNATIVE: dict[str, Any] = {}
 _NAN = float("nan")
@@ -60,11 +62,25 @@ class Transcript:
     phi_categories: dict[str, int]  # PHI entity count per category (never the content)
     alternative_segments: int  # len(results.segments)
     alternatives: int  # alternatives over all results.segments
+    # A sentence when the file was written by the local emulator (the EMULATED_MARKER_KEY
+    # member real Transcribe never writes), else "".
+    emulated_note: str = ""
+    entities: tuple[PhiEntity, ...] = ()  # results.entities, in file order
 
     @property
     def duration_s(self) -> float:
         """End of the last word (0.0 for silence)."""
         return max(self.ends, default=0.0)
+
+
+class PhiEntity(NamedTuple):
+    """A PHI label from results.entities. ``content`` is PHI: it is used to find the
+    words to redact and is never written to any document, log or error."""
+
+    category: str
+    start: float  # seconds; NaN when the entity gave none
+    end: float
+    content: str
 
 
 class Turn(NamedTuple):
@@ -263,7 +279,8 @@ def _transcript(doc: Any, columns: _Columns) -> Transcript:
     text = transcripts[0].get("transcript") if transcripts else None
     if not isinstance(text, str):
         text = " ".join(display)
-    phi = Counter(str(e.get("category") or "unknown") for e in _list(results, "entities") if e)
+    entities = _entities(_list(results, "entities"))
+    phi = Counter(e.category for e in entities)
     segments = _list(results, "segments")  # each an int: see _Columns
     job_name = doc.get("jobName")
     return Transcript(
@@ -282,7 +299,38 @@ def _transcript(doc: Any, columns: _Columns) -> Transcript:
         phi_categories=dict(sorted(phi.items())),
         alternative_segments=len(segments),
         alternatives=sum(n for n in segments if isinstance(n, int)),
+        emulated_note=_emulated_note(doc.get(EMULATED_MARKER_KEY)),
+        entities=entities,
     )
+
+
+def _emulated_note(marker: Any) -> str:
+    if not marker:
+        return ""
+    return marker if isinstance(marker, str) else EMULATED_NOTE
+
+
+def _entities(raw: list[Any]) -> tuple[PhiEntity, ...]:
+    """PHI entities with numeric times (NaN where missing); entries that are not objects skipped."""
+    out = []
+    for entity in raw:
+        if not isinstance(entity, dict) or not entity:
+            continue
+        out.append(
+            PhiEntity(
+                category=str(entity.get("category") or "unknown"),
+                start=_seconds(entity.get("startTime")),
+                end=_seconds(entity.get("endTime")),
+                content=str(entity.get("content") or ""),
+            )
+        )
+    return tuple(out)
+
+
+def _seconds(value: Any) -> float:
+    if value is None or isinstance(value, bool):
+        return _NAN
+    return float(value)  # a ValueError here becomes parse_transcript's "not a number"
 
 
 def _top_level(columns: _Columns, markers: list[int]) -> tuple[list[Any], ...]:
