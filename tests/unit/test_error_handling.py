@@ -13,9 +13,9 @@ from botocore.exceptions import (
 )
 
 from pipeline import aws_clients
+from pipeline.aws_errors import error_code, is_transient, permanent_reason
 from pipeline.completion import Finish, JobFinisher, TransientFinishError
 from pipeline.settings import Settings
-from pipeline.start import is_transient
 
 SETTINGS = Settings(
     job_table="t", input_bucket="in", output_bucket="out", kms_key_id="k", job_name_prefix="p"
@@ -39,6 +39,8 @@ class RaisingTranscribe:
 
 
 class OneItemIndex:
+    table: Any = None  # no capacity ledger or counters needed here
+
     def get(self, job_name: str) -> dict[str, Any]:
         return {"job_name": job_name, "status": "QUEUED", "input_key": "a.wav"}
 
@@ -95,3 +97,35 @@ def test_busy_transcribe_while_finishing_is_left_for_a_retry():
         finisher(client_error("ThrottlingException")).finish(OUR_JOB)
     assert "ThrottlingException" in str(raised.value)
     assert OUR_JOB in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [
+        ("AccessDenied", "policy"),
+        ("AccessDeniedException", "policy"),
+        ("KMS.DisabledException", "Re-enable the key"),
+        ("KMS.KMSInvalidStateException", "Re-enable the key"),
+        ("KMS.SomethingElse", "Re-enable the key"),
+        ("KeyTooLongError", "shorter name"),
+        ("NoSuchBucket", "OUTPUT_BUCKET"),
+        ("InvalidArgument", "contact the pipeline's operators"),
+        ("BrandNewError", "contact the pipeline's operators"),
+    ],
+)
+def test_permanent_errors_get_a_reason_a_person_can_act_on(code, advice):
+    reason = permanent_reason(code)
+    assert advice in reason
+    assert code in reason
+
+
+def test_an_error_code_that_is_not_an_identifier_is_not_repeated():
+    reason = permanent_reason("Access denied to s3://out/Jane Doe.wav")
+    assert "Jane" not in reason
+    assert "unrecognised error code" in reason
+
+
+@pytest.mark.parametrize("code", ["KMS.ThrottlingException", "SlowDown", "ExpiredToken"])
+def test_kms_throttling_and_expired_credentials_are_transient(code):
+    assert is_transient(client_error(code))
+    assert error_code(client_error(code)) == code
