@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devkit.transcript_samples import make_long_conversation, make_transcript
+from devkit import transcript_samples
 from pipeline.transcript import DOCUMENT_NAMES, TranscriptError, render_documents
 from tests.unit.test_transcript_parsing import (
     ALTERNATIVES_04,
@@ -27,6 +27,17 @@ CUE_TIMING = re.compile(
     r"^(\d\d):(\d\d):(\d\d)([.,])(\d\d\d) --> (\d\d):(\d\d):(\d\d)([.,])(\d\d\d)$"
 )
 SPEAKER_PREFIX = re.compile(r"^(Speaker|Channel) \d+: ")
+
+
+def make_transcript(**options: Any) -> dict[str, Any]:
+    """Shaped as real Transcribe writes it: without the emulator's marker."""
+    return transcript_samples.make_transcript(**{"emulated": False, **options})
+
+
+def make_long_conversation(**options: Any) -> dict[str, Any]:
+    return transcript_samples.make_long_conversation(**{"emulated": False, **options})
+
+
 JOB = {"job_name": "job-1", "type": "CONVERSATION", "specialty": "PRIMARYCARE"}
 
 
@@ -68,6 +79,21 @@ def srt_cues(document: str) -> list[tuple[int, str, list[str]]]:
     return cues
 
 
+TURN_TIMES = re.compile(r"^\[(\d\d:\d\d:\d\d) - (\d\d:\d\d:\d\d)\]")
+
+
+def dialogue_lines(rendered, name: str = "dialogue.txt") -> list[str]:
+    """dialogue.txt's lines with the end time dropped (``[start] ...``), after checking
+    that every line has both times and ends no earlier than it starts."""
+    lines = []
+    for line in text(rendered, name).splitlines():
+        match = TURN_TIMES.match(line)
+        assert match, line
+        assert match.group(1) <= match.group(2)
+        lines.append(f"[{match.group(1)}]{line[match.end() :]}")
+    return lines
+
+
 def summary(rendered) -> dict[str, Any]:
     return json.loads(rendered.files["summary.json"])
 
@@ -94,7 +120,7 @@ def test_transcript_txt_is_the_files_text_wrapped(name):
 def test_plain_file_dialogue_is_one_line_per_sentence():
     rendered = render(reference_bytes(EDGARROMAN))
 
-    assert text(rendered, "dialogue.txt") == (
+    assert "".join(f"{line}\n" for line in dialogue_lines(rendered)) == (
         "[00:00:01] And yet I can relate to them on a soul to soul level, around the fierce and "
         "fragile feelings that accompany becoming apparent.\n"
     )
@@ -114,7 +140,7 @@ def test_plain_file_dialogue_is_one_line_per_sentence():
 
 def test_speaker_file_dialogue_turns():
     rendered = render(reference_bytes(SPEAKERS_03))
-    lines = text(rendered, "dialogue.txt").splitlines()
+    lines = dialogue_lines(rendered)
 
     assert [line[: line.index(":", 11)] for line in lines] == [
         "[00:00:00] Speaker 1",
@@ -146,7 +172,7 @@ def test_speaker_file_dialogue_turns():
 
 def test_channel_file_dialogue_interleaves_channels_by_time():
     rendered = render(reference_bytes(CHANNELS_02))
-    lines = text(rendered, "dialogue.txt").splitlines()
+    lines = dialogue_lines(rendered)
 
     assert len(lines) == 2
     assert lines[0].startswith("[00:00:00] Channel 2: She was gone out into the village")
@@ -190,6 +216,7 @@ def test_low_confidence_words_on_a_real_file():
 
 
 def small_conversation(**options: Any) -> dict[str, Any]:
+    options.setdefault("emulated", False)
     return make_transcript(
         job_name="small",
         utterances=[
@@ -233,7 +260,7 @@ def test_small_conversation_documents():
     assert text(rendered, "transcript.txt") == (
         "Good morning. How is the cough? Better, thanks. Good, keep taking the syrup.\n"
     )
-    assert text(rendered, "dialogue.txt") == (
+    assert "".join(f"{line}\n" for line in dialogue_lines(rendered)) == (
         "[00:00:00] Speaker 1: Good morning. How is the cough?\n"
         "[00:00:05] Speaker 2: Better, thanks.\n"
         "[00:00:06] Speaker 1: Good, keep taking the syrup.\n"
@@ -256,7 +283,7 @@ def test_small_conversation_documents():
 def test_channel_conversation_uses_channel_names():
     rendered = render(small_conversation(channel_identification=True))
 
-    lines = text(rendered, "dialogue.txt").splitlines()
+    lines = dialogue_lines(rendered)
     assert [line.split(": ")[0][11:] for line in lines] == ["Channel 1", "Channel 2", "Channel 1"]
     assert rendered.stats["channels"] == 2
     assert rendered.stats["speakers"] == 0
@@ -274,7 +301,7 @@ def test_newer_item_labels_render_like_older_outputs(channels):
 def test_without_speaker_labels_dialogue_is_per_sentence():
     rendered = render(small_conversation(show_speaker_labels=False))
 
-    lines = text(rendered, "dialogue.txt").splitlines()
+    lines = dialogue_lines(rendered)
     assert [line[11:] for line in lines] == [
         "Good morning.",
         "How is the cough?",
@@ -452,7 +479,7 @@ def test_four_hours_srt_matches_vtt(four_hours):
 
 def test_four_hours_dialogue_alternates_speakers(four_hours):
     data, rendered = four_hours
-    lines = text(rendered, "dialogue.txt").splitlines()
+    lines = dialogue_lines(rendered)
     speakers = [line[11 : line.index(":", 11)] for line in lines]
 
     assert set(speakers) == {"Speaker 1", "Speaker 2"}

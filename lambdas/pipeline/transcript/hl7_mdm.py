@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 from .clinical_context import ClinicalContext
 
-SENDING_APPLICATION = "MEDICAL-TRANSCRIPTION"
-SENDING_FACILITY = "AWS-TRANSCRIBE-MEDICAL"
+SENDING_APPLICATION = "MED-TRANSCRIPTION"  # HD.1: 20 characters at most
+SENDING_FACILITY = "TRANSCRIBE-MEDICAL"
 MAX_EI = 199  # EI.1's length in v2.5.1
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # every control character but \n
