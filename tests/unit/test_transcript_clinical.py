@@ -97,7 +97,8 @@ def test_turns_match_dialogue_lines(name: str) -> None:
         if turn["name"]:
             assert spoken == f"{turn['name']}: {turn['text']}"
         for word in turn["low_confidence_words"]:
-            assert turn["start"] <= word["start"] and word["confidence"] < 0.5
+            assert turn["start"] <= word["start"]
+            assert word["confidence"] < 0.5
 
 
 def test_low_confidence_words_are_marked_in_dialogue_and_listed_in_turns() -> None:
@@ -128,7 +129,8 @@ def test_document_reference_is_valid_r4_without_metadata(name: str) -> None:
     resource = json.loads(rendered.files["document-reference.json"])
 
     DocumentReference.model_validate(resource)  # raises on an invalid resource
-    assert "subject" not in resource and "meta" not in resource
+    assert "subject" not in resource
+    assert "meta" not in resource
     assert (
         base64.b64decode(resource["content"][0]["attachment"]["data"])
         == (rendered.files["transcript.txt"])
@@ -160,7 +162,8 @@ def test_document_reference_with_metadata_meets_us_core_must_support() -> None:
     assert resource["date"] == "2026-11-02T10:15:30.250Z"
     text_part, raw_part = model.content
     assert text_part.attachment.contentType.startswith("text/plain")
-    assert text_part.attachment.data and text_part.format.code
+    assert text_part.attachment.data
+    assert text_part.format.code
     assert raw_part.attachment.url == "s3://output-bucket/medical/medscribe-dev-0123abcd.json"
     assert resource["identifier"][0]["value"] == "medscribe-dev-0123abcd"
     summary = json.loads(rendered.files["summary.json"])
@@ -247,7 +250,8 @@ def test_hl7_escaping_round_trips_delimiters_and_line_breaks() -> None:
     assert raw_obx_text(raw) == text
     assert len([s for s in raw.split("\r") if s.startswith("OBX|")]) == text.count("\n") + 1
     assert unescape(escape(text)) == text
-    assert "\n" not in escape(text) and "|" not in escape(text)
+    assert "\n" not in escape(text)
+    assert "|" not in escape(text)
 
 
 def test_mdm_without_patient_is_parsed_but_flagged() -> None:
