@@ -343,12 +343,14 @@ def mp3_bytes(
     id3: bool = False,
     id3_padding: int = 0,
     vbr_header: str | None = None,
+    lame_delay_padding: tuple[int, int] | None = None,
 ) -> bytes:
     """Constant-bitrate MPEG Layer III frames of digital silence (all-zero side info).
 
     The MPEG version follows the rate: 32-48 kHz MPEG-1, 16-24 kHz MPEG-2, 8-12 kHz
     MPEG-2.5. ``vbr_header`` "Xing", "Info" or "VBRI" prepends a tag frame carrying the
-    frame count, as LAME and Fraunhofer encoders write it.
+    frame count, as LAME and Fraunhofer encoders write it; ``lame_delay_padding`` adds
+    LAME's extension to a Xing/Info tag with those encoder delay and padding samples.
     """
     version, rate_index = _MPEG_RATES[sample_rate]
     bitrate_index = _LAYER3_KBPS[1 if version == 1 else 2].index(bitrate_kbps)
@@ -373,6 +375,10 @@ def mp3_bytes(
         if vbr_header in ("Xing", "Info"):
             side = (32 if channels == 2 else 17) if version == 1 else (17 if channels == 2 else 9)
             tag = vbr_header.encode() + struct.pack(">III", 0x3, count, total_bytes)
+            if lame_delay_padding is not None:
+                delay, padding = lame_delay_padding
+                # version, then revision .. bitrate (12 bytes), then 12 + 12 bits
+                tag += b"LAME3.100" + bytes(12) + (delay << 12 | padding).to_bytes(3, "big")
             tag_frame[4 + side : 4 + side + len(tag)] = tag
         elif vbr_header == "VBRI":
             tag = b"VBRI" + struct.pack(">HHHIIHHHH", 1, 0, 75, total_bytes, count, 0, 1, 2, 1)
@@ -440,17 +446,109 @@ def iso_box(box_type: bytes, body: bytes) -> bytes:
     return struct.pack(">I", 8 + len(body)) + box_type + body
 
 
+_AAC_RATE_INDEX = {
+    rate: index
+    for index, rate in enumerate(
+        (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+    )
+}
+
+
+def _write_frequency(out: _BitWriter, rate: int) -> None:
+    if rate in _AAC_RATE_INDEX:
+        out.write(_AAC_RATE_INDEX[rate], 4)
+    else:  # the escape: the frequency itself
+        out.write(15, 4)
+        out.write(rate, 24)
+
+
+def aac_config(
+    *,
+    sample_rate: int = 44100,
+    channel_config: int = 2,
+    sbr_rate: int | None = None,
+    parametric_stereo: bool = False,
+    signalling: str = "hierarchical",
+) -> bytes:
+    """An AudioSpecificConfig: AAC-LC, or HE-AAC (SBR at ``sbr_rate``, optionally with PS)
+    signalled explicitly, either hierarchically (object type 5 or 29 first) or by the
+    backward-compatible sync extension after the AAC-LC config."""
+    out = _BitWriter()
+    if sbr_rate is not None and signalling == "hierarchical":
+        out.write(29 if parametric_stereo else 5, 5)
+        _write_frequency(out, sample_rate)
+        out.write(channel_config, 4)
+        _write_frequency(out, sbr_rate)
+        out.write(2, 5)  # the core: AAC-LC
+        out.write(0, 3)  # GASpecificConfig: 1024-sample frames, no core coder, no extension
+        return out.getvalue()
+    out.write(2, 5)
+    _write_frequency(out, sample_rate)
+    out.write(channel_config, 4)
+    out.write(0, 3)
+    if sbr_rate is not None:  # backward compatible: decoders without SBR ignore this
+        out.write(0x2B7, 11)
+        out.write(5, 5)
+        out.write(1, 1)
+        _write_frequency(out, sbr_rate)
+        if parametric_stereo:
+            out.write(0x548, 11)
+            out.write(1, 1)
+    return out.getvalue()
+
+
+def _descriptor(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    coded = bytes(
+        [0x80 | (size >> 21) & 0x7F, 0x80 | (size >> 14) & 0x7F, 0x80 | (size >> 7) & 0x7F]
+    )
+    return bytes([tag]) + coded + bytes([size & 0x7F]) + body
+
+
+def mp4_audio_track(
+    *,
+    sample_rate: int = 44100,
+    channels: int = 2,
+    duration_s: float | None = 1.0,
+    config: bytes | None = None,
+) -> bytes:
+    """A trak box for an AAC audio track: mdhd (the duration in samples), hdlr "soun", and an
+    mp4a sample entry whose esds carries ``config`` (by default AAC-LC at the entry's rate)."""
+    if config is None:
+        config = aac_config(sample_rate=sample_rate, channel_config=channels)
+    duration = round(duration_s * sample_rate) if duration_s is not None else 0
+    mdhd = struct.pack(">IIIIIHH", 0, 0, 0, sample_rate, duration, 0x55C4, 0)  # "und"
+    hdlr = struct.pack(">II", 0, 0) + b"soun" + bytes(12) + b"SoundHandler\x00"
+    decoder = bytes([0x40, 0x15]) + bytes(3) + struct.pack(">II", 128000, 128000)
+    es = struct.pack(">HB", 1, 0) + _descriptor(0x04, decoder + _descriptor(0x05, config))
+    esds = iso_box(b"esds", bytes(4) + _descriptor(0x03, es + _descriptor(0x06, b"\x02")))
+    entry = bytes(6) + struct.pack(">H", 1) + bytes(8)  # reserved, data reference 1, v0
+    entry += struct.pack(">HHHHI", channels, 16, 0, 0, min(sample_rate, 0xFFFF) << 16)
+    stsd = iso_box(b"stsd", struct.pack(">II", 0, 1) + iso_box(b"mp4a", entry + esds))
+    minf = iso_box(b"minf", iso_box(b"smhd", bytes(8)) + iso_box(b"stbl", stsd))
+    mdia = iso_box(b"mdia", iso_box(b"mdhd", mdhd) + iso_box(b"hdlr", hdlr) + minf)
+    return iso_box(b"trak", mdia)
+
+
+def mp4_video_track(*, duration_s: float = 1.0) -> bytes:
+    """A trak box for a video track (hdlr "vide"), with no sample descriptions."""
+    mdhd = struct.pack(">IIIIIHH", 0, 0, 0, 1000, round(duration_s * 1000), 0x55C4, 0)
+    hdlr = struct.pack(">II", 0, 0) + b"vide" + bytes(12) + b"VideoHandler\x00"
+    return iso_box(b"trak", iso_box(b"mdia", iso_box(b"mdhd", mdhd) + iso_box(b"hdlr", hdlr)))
+
+
 def m4a_header_bytes(
     *,
     major_brand: bytes = b"M4A ",
     compatible_brands: Iterable[bytes] = (b"M4A ", b"isom", b"mp42"),
     duration_s: float | None = 1.0,
     timescale: int = 44100,
+    tracks: Sequence[bytes] | None = None,
 ) -> bytes:
-    """ftyp, a moov holding only mvhd (the movie's duration), and an empty mdat.
+    """ftyp, a moov holding mvhd (the movie's duration) and the tracks, and an empty mdat.
 
-    Headers only: no tracks, so nothing decodes. ``duration_s=None`` writes 0, as
-    fragmented files do.
+    Headers only: no samples, so nothing decodes. ``tracks`` defaults to one AAC track of
+    ``duration_s`` (44.1 kHz stereo); ``duration_s=None`` writes 0, as fragmented files do.
     """
     ftyp = iso_box(b"ftyp", major_brand + struct.pack(">I", 0) + b"".join(compatible_brands))
     duration = round(duration_s * timescale) if duration_s is not None else 0
@@ -463,16 +561,22 @@ def m4a_header_bytes(
         + bytes(24)
         + struct.pack(">I", 2)  # next track ID
     )
-    return ftyp + iso_box(b"moov", iso_box(b"mvhd", mvhd)) + iso_box(b"mdat", b"")
+    if tracks is None:
+        tracks = [mp4_audio_track(duration_s=duration_s)]
+    moov = iso_box(b"moov", iso_box(b"mvhd", mvhd) + b"".join(tracks))
+    return ftyp + moov + iso_box(b"mdat", b"")
 
 
-def mp4_header_bytes(*, duration_s: float | None = 1.0) -> bytes:
+def mp4_header_bytes(
+    *, duration_s: float | None = 1.0, tracks: Sequence[bytes] | None = None
+) -> bytes:
     """Like :func:`m4a_header_bytes` with the generic MP4 brands (no M4A brand)."""
     return m4a_header_bytes(
         major_brand=b"isom",
         compatible_brands=(b"isom", b"iso2", b"avc1", b"mp41"),
         duration_s=duration_s,
         timescale=1000,
+        tracks=tracks,
     )
 
 

@@ -22,16 +22,20 @@ import pytest
 from devkit.media_samples import (
     KSDATAFORMAT_TAIL,
     _utf8_coded,
+    aac_config,
     amr_bytes,
     flac_bytes,
     id3_tag,
     m4a_header_bytes,
     mp3_bytes,
+    mp4_audio_track,
     mp4_header_bytes,
+    mp4_video_track,
     ogg_crc,
     ogg_opus_header_bytes,
     ogg_page,
     ogg_vorbis_header_bytes,
+    opus_head,
     pcm_samples,
     png_bytes,
     riff_chunk,
@@ -49,7 +53,7 @@ from pipeline.media import (
     inspect_media,
 )
 
-SUPPORTED = ".wav, .flac, .mp3, .mp4, .m4a, .ogg, .webm or .amr"
+SUPPORTED = ".wav, .flac, .mp3, .mp4, .m4a, .ogg, .opus, .webm or .amr"
 
 
 def inspect_bytes(ext: str, data: bytes, size: int | None = None) -> MediaInfo:
@@ -227,9 +231,27 @@ def test_wav_whose_audio_starts_past_the_header_bytes_has_unknown_duration():
     assert inspect_bytes(".wav", data) == MediaInfo("wav", 16000, 1, 16, None)
 
 
-def test_wav_whose_fmt_lies_past_the_header_bytes_is_rejected():
+def test_wav_whose_fmt_lies_past_the_header_bytes_is_accepted_best_effort():
+    # RIFF chunks come in any order: a big chunk first pushes "fmt " past the bytes read
     data = wav_bytes(leading_chunks=[(b"JUNK", bytes(70_000))])
-    reason = reason_for(".wav", data)
+    assert inspect_bytes(".wav", data) == MediaInfo("wav")
+
+
+def test_wav_whose_fmt_straddles_the_end_of_the_header_bytes_is_accepted_best_effort():
+    data = wav_bytes(leading_chunks=[(b"JUNK", bytes(HEADER_BYTES - 12 - 8 - 8 - 6))])
+    assert data.index(b"fmt ") == HEADER_BYTES - 6 - 8
+    assert inspect_bytes(".wav", data) == MediaInfo("wav")
+
+
+def test_wav_that_ends_inside_its_fmt_chunk_is_still_corrupt():
+    data = wav_bytes()[:30]
+    assert "WAV header is truncated or corrupt" in reason_for(".wav", data)
+
+
+def test_wav_whose_chunks_end_without_fmt_is_rejected():
+    data = wav_bytes(leading_chunks=[(b"JUNK", bytes(70_000))])
+    fmt_at = data.index(b"fmt ")
+    reason = reason_for(".wav", data[:fmt_at], size=fmt_at)
     assert reason.startswith("the WAV header is truncated or corrupt")
     assert "audio format" in reason
 
@@ -365,7 +387,7 @@ def test_supported_audio_under_another_supported_extension_is_accepted_as_its_co
 # --- extension and size --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ext", [".xyz", ".txt", ".aiff", ".opus"])
+@pytest.mark.parametrize("ext", [".xyz", ".txt", ".aiff", ".aac"])
 def test_unknown_extension_is_rejected_listing_the_supported_ones(ext):
     reason = reason_for(ext, wav_bytes())
     assert reason == (
@@ -488,6 +510,19 @@ def test_mp3_duration_comes_from_its_vbr_header_when_present(tag):
     assert info.duration_s == pytest.approx(1200, abs=0.03)
 
 
+@pytest.mark.parametrize("tag", ["Xing", "Info"])
+def test_mp3_duration_drops_the_lame_encoder_delay_and_padding(tag):
+    # Given 16 frames of 576 samples (0.576 s) of which LAME added 576 + 960 at the ends
+    plain = mp3_bytes(sample_rate=16000, bitrate_kbps=32, channels=1, vbr_header=tag,
+                      duration_s=0.55)  # fmt: skip
+    assert inspect_bytes(".mp3", plain).duration_s == pytest.approx(0.576)
+    lame = mp3_bytes(sample_rate=16000, bitrate_kbps=32, channels=1, vbr_header=tag,
+                     duration_s=0.55, lame_delay_padding=(576, 960))  # fmt: skip
+    assert reason_for(".mp3", lame) == (
+        "the recording is 0.48 s long; Transcribe Medical needs at least 0.5 s of audio"
+    )
+
+
 def test_mp3_with_changing_bitrates_and_no_vbr_header_has_unknown_duration():
     data = mp3_bytes() + mp3_bytes(bitrate_kbps=320)
     assert inspect_bytes(".mp3", data).duration_s is None
@@ -522,6 +557,42 @@ def test_ogg_opus_reports_48_khz_whatever_the_input_rate():
     assert inspect_bytes(".ogg", data) == MediaInfo("ogg", 48000, 2, None, None)
 
 
+def test_opus_files_are_accepted_as_ogg():
+    assert inspect_bytes(".opus", ogg_opus_header_bytes()) == MediaInfo("ogg", 48000, 2)
+
+
+THEORA = b"\x80theora\x03\x02\x01" + bytes(33)
+SKELETON = b"fishead\x00" + bytes(56)
+
+
+def test_ogg_with_only_a_video_stream_is_rejected():
+    data = ogg_page(THEORA, sequence=0, header_type=0x02) + ogg_page(b"\x81theora", sequence=1)
+    reason = reason_for(".ogg", data)
+    assert reason == (
+        "the file is named .ogg but this Ogg file holds no audio track (only video); "
+        "export the recording's sound as FLAC, MP3 or 16-bit PCM WAV"
+    )
+
+
+def test_ogg_audio_after_other_streams_is_found():
+    # Given a Skeleton index, a Theora video and then an Opus stream, each opening its stream
+    data = b"".join(
+        ogg_page(packet, sequence=0, header_type=0x02, serial=serial)
+        for serial, packet in enumerate([SKELETON, THEORA, opus_head(channels=1)])
+    ) + ogg_page(b"\x81theora", sequence=1, serial=1)
+    assert inspect_bytes(".ogg", data) == MediaInfo("ogg", 48000, 1)
+
+
+def test_ogg_whose_stream_headers_outlast_the_header_bytes_is_accepted_best_effort():
+    video = ogg_page(THEORA, sequence=0, header_type=0x02)
+    filler = b"".join(  # an Ogg page holds at most 255 x 255 bytes
+        ogg_page(THEORA + bytes(40_000), sequence=0, header_type=0x02, serial=serial)
+        for serial in (8, 9)
+    )
+    data = video + filler + ogg_page(opus_head(), sequence=0, header_type=0x02, serial=2)
+    assert inspect_bytes(".ogg", data) == MediaInfo("ogg")
+
+
 def test_ogg_opus_with_six_channels_is_rejected():
     assert "6 audio channels" in reason_for(".ogg", ogg_opus_header_bytes(channels=6))
 
@@ -540,8 +611,8 @@ def test_flac_in_ogg_reports_its_streaminfo():
 
 
 def test_m4a_and_mp4_are_told_apart_by_brand():
-    assert inspect_bytes(".m4a", m4a_header_bytes()) == MediaInfo("m4a", duration_s=1.0)
-    assert inspect_bytes(".mp4", mp4_header_bytes()) == MediaInfo("mp4", duration_s=1.0)
+    assert inspect_bytes(".m4a", m4a_header_bytes()) == MediaInfo("m4a", 44100, 2, None, 1.0)
+    assert inspect_bytes(".mp4", mp4_header_bytes()) == MediaInfo("mp4", 44100, 2, None, 1.0)
     # an M4A compatible brand under a generic major brand is still M4A
     data = m4a_header_bytes(major_brand=b"mp42", compatible_brands=[b"mp42", b"M4A "])
     assert inspect_bytes(".mp4", data).media_format == "m4a"
@@ -550,6 +621,98 @@ def test_m4a_and_mp4_are_told_apart_by_brand():
 def test_mp4_duration_rules_apply_and_fragmented_files_have_none():
     assert "0.3 s long" in reason_for(".m4a", m4a_header_bytes(duration_s=0.3))
     assert inspect_bytes(".mp4", mp4_header_bytes(duration_s=None)).duration_s is None
+
+
+def test_mp4_audio_track_gives_rate_channels_and_its_own_duration():
+    # Given a video track of 3 s first and an audio track of 2 s at 16 kHz mono
+    tracks = [mp4_video_track(duration_s=3.0), mp4_audio_track(sample_rate=16000, channels=1,
+              duration_s=2.0)]  # fmt: skip
+    data = mp4_header_bytes(duration_s=3.0, tracks=tracks)
+    assert inspect_bytes(".mp4", data) == MediaInfo("mp4", 16000, 1, None, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("config", "rate", "channels"),
+    [
+        (aac_config(sample_rate=20000, channel_config=1), 20000, 1),  # the explicit frequency
+        (aac_config(sample_rate=24000, channel_config=2, sbr_rate=48000), 48000, 2),
+        (aac_config(sample_rate=8000, channel_config=1, sbr_rate=16000), 16000, 1),
+        (
+            aac_config(
+                sample_rate=22050, channel_config=1, sbr_rate=44100, signalling="compatible"
+            ),
+            44100,
+            1,
+        ),
+        (
+            aac_config(sample_rate=24000, channel_config=1, sbr_rate=48000, parametric_stereo=True),
+            48000,
+            2,
+        ),
+        (
+            aac_config(
+                sample_rate=24000,
+                channel_config=1,
+                sbr_rate=48000,
+                parametric_stereo=True,
+                signalling="compatible",
+            ),
+            48000,
+            2,
+        ),
+    ],
+    ids=["escape", "he-aac", "he-aac-8k-core", "sbr-sync-extension", "he-aac-v2", "ps-sync"],
+)
+def test_aac_config_gives_the_rate_and_channels_a_decoder_outputs(config, rate, channels):
+    # The sample entry says 44.1 kHz stereo; the AudioSpecificConfig is authoritative
+    track = mp4_audio_track(sample_rate=44100, channels=2, config=config)
+    info = inspect_bytes(".m4a", m4a_header_bytes(tracks=[track]))
+    assert (info.sample_rate_hz, info.channels) == (rate, channels)
+
+
+def test_aac_with_implicit_sbr_reads_as_its_core_rate():
+    # An AAC-LC config whose frames carry SBR: only decoding shows it (documented choice)
+    track = mp4_audio_track(config=aac_config(sample_rate=24000, channel_config=2))
+    assert inspect_bytes(".m4a", m4a_header_bytes(tracks=[track])).sample_rate_hz == 24000
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "said"),
+    [
+        (8000, 1, "8000 Hz is below"),
+        (96000, 2, "96000 Hz is above"),
+        (48000, 6, "6 audio channels"),
+    ],
+)
+def test_aac_outside_the_limits_is_rejected(rate, channels, said):
+    track = mp4_audio_track(sample_rate=rate, channels=channels)
+    assert said in reason_for(".m4a", m4a_header_bytes(tracks=[track]))
+
+
+@pytest.mark.parametrize(
+    ("tracks", "only"), [([mp4_video_track()], "only video"), ([], "only metadata")]
+)
+def test_mp4_without_an_audio_track_is_rejected(tracks, only):
+    reason = reason_for(".mp4", mp4_header_bytes(tracks=tracks))
+    assert reason.startswith("the file is named .mp4 but this MP4 file holds no audio track")
+    assert only in reason
+
+
+def test_mp4_whose_moov_lies_past_the_header_bytes_is_accepted_with_its_brand_only():
+    data = m4a_header_bytes(tracks=[mp4_audio_track(sample_rate=8000)])
+    ftyp_end = data.index(b"moov") - 4
+    moov, mdat = data[ftyp_end:-8], iso_box_of(b"mdat", bytes(70_000))
+    assert inspect_bytes(".m4a", data[:ftyp_end] + mdat + moov) == MediaInfo("m4a")
+
+
+def test_mp4_whose_audio_track_is_cut_by_the_header_bytes_keeps_the_movie_duration():
+    padding = mp4_video_track(duration_s=1.0) + iso_box_of(b"free", bytes(70_000))
+    data = m4a_header_bytes(tracks=[padding, mp4_audio_track(sample_rate=8000)])
+    assert inspect_bytes(".m4a", data) == MediaInfo("m4a", duration_s=1.0)
+
+
+def iso_box_of(box_type: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + box_type + body
 
 
 def test_copy_protected_itunes_audio_is_rejected():
@@ -561,6 +724,16 @@ def test_webm_is_accepted_with_its_track_and_duration():
     assert inspect_bytes(".webm", webm_header_bytes(duration_s=90.0, channels=2)) == MediaInfo(
         "webm", 48000, 2, None, 90.0
     )
+
+
+def test_webm_opus_decodes_at_48_khz_whatever_its_sampling_frequency_says():
+    # ffmpeg writes the encoder's input rate (8000) into SamplingFrequency
+    assert inspect_bytes(".webm", webm_header_bytes(sample_rate=8000.0)).sample_rate_hz == 48000
+
+
+def test_webm_with_only_a_video_track_is_rejected():
+    data = webm_header_bytes(codec_id="V_VP8").replace(b"\x83\x81\x02", b"\x83\x81\x01")
+    assert "holds no audio track (only video)" in reason_for(".webm", data)
 
 
 def test_webm_from_a_live_recorder_has_unknown_duration():
@@ -604,10 +777,20 @@ VALID_SAMPLES = {
     "mp3": mp3_bytes(duration_s=0.6),
     "mp3-id3-xing": mp3_bytes(id3=True, vbr_header="Xing", duration_s=0.6),
     "mp3-vbri": mp3_bytes(vbr_header="VBRI", duration_s=0.6),
+    "mp3-lame": mp3_bytes(vbr_header="Info", duration_s=0.6, lame_delay_padding=(576, 100)),
+    "ogg-streams": ogg_page(THEORA, sequence=0, header_type=0x02)
+    + ogg_page(opus_head(), sequence=0, header_type=0x02, serial=2),
+    "opus": ogg_opus_header_bytes(channels=1),
     "ogg-opus": ogg_opus_header_bytes(),
     "ogg-vorbis": ogg_vorbis_header_bytes(),
     "m4a": m4a_header_bytes(),
     "mp4": mp4_header_bytes(),
+    "mp4-tracks": mp4_header_bytes(
+        tracks=[
+            mp4_video_track(),
+            mp4_audio_track(config=aac_config(sample_rate=24000, sbr_rate=48000, signalling="x")),
+        ]
+    ),
     "webm": webm_header_bytes(),
     "amr-wb": amr_bytes(wideband=True),
     "amr-nb": amr_bytes(wideband=False),
