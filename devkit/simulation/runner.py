@@ -1,0 +1,396 @@
+"""Wires the real pipeline classes to the stand-ins and runs a scenario in virtual time.
+
+The handlers' glue is repeated here without Powertools (its logging would cost more than
+the simulation): the start function records each message with the real `JobStarter`,
+deletes the recorded messages with DeleteMessageBatch, then runs the real `Dispatcher`;
+post-process runs the real `JobFinisher` and, when a job ended, one dispatch; the
+scheduler runs the real `Reconciler` every few minutes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from devkit.lambda_events import s3_notification, transcribe_state_change
+from devkit.simulation.calls import CallCounter
+from devkit.simulation.clock import EventLoop, VirtualClock
+from devkit.simulation.eventbridge import AsyncFunction, EventBus
+from devkit.simulation.faults import SimulatedCrash
+from devkit.simulation.metrics import BusyMeter, RunResult, Series
+from devkit.simulation.s3 import MemoryS3
+from devkit.simulation.scenario import Scenario, Upload
+from devkit.simulation.sqs import EventSource, MemoryQueue, MemorySqs
+from devkit.simulation.store import ItemStore, MemoryJobIndex, MemoryLedger
+from devkit.simulation.transcribe import MemoryTranscribe, SimulatedJob
+from pipeline import completion, reconciliation
+from pipeline import job_index as ji
+from pipeline.completion import Finish, FinishResult, JobFinisher, PermanentFinishError
+from pipeline.dispatch import Dispatcher, DispatchError
+from pipeline.ingest_queue import delete_finished, queue_url_from_arn
+from pipeline.job_names import job_name_for
+from pipeline.reconciliation import GETS_PER_SECOND, RateLimiter, Reconciler
+from pipeline.s3_events import uploads_in
+from pipeline.settings import Settings
+from pipeline.start import JobStarter, Outcome
+
+INPUT_BUCKET = "sim-input"
+OUTPUT_BUCKET = "sim-output"
+START_TIMEOUT_S = 60.0  # stacks/constants.py START_JOB_TIMEOUT
+POST_PROCESS_TIMEOUT_S = 300.0
+RECONCILE_TIMEOUT_S = 300.0
+DRAIN_S = 3600.0  # after the last file ends: late retries and events still run
+SAMPLE_EVERY_S = 30.0
+
+# Until JobFinisher gives a slot back through `ledger.release`, the glue gives it back
+# after a job ends (one line to delete once completion.py calls release).
+FINISHER_RELEASES_SLOTS = "ledger.release" in inspect.getsource(completion)
+# The reconciler as the lead is reshaping it (dispatcher=, ledger=; it dispatches and
+# heals the count itself) or as it was (starter=; the glue dispatches after it).
+_RECONCILER_PARAMETERS = inspect.signature(Reconciler.__init__).parameters
+RECONCILER_DISPATCHES = "dispatcher" in _RECONCILER_PARAMETERS
+
+
+def simulation_settings(scenario: Scenario, **overrides: Any) -> Settings:
+    settings = Settings(
+        job_table="sim-jobs",
+        input_bucket=INPUT_BUCKET,
+        output_bucket=OUTPUT_BUCKET,
+        kms_key_id="arn:aws:kms:us-east-1:123456789012:key/simulated",
+        job_name_prefix="sim",
+        ingest_max_receives=scenario.max_receives,
+        concurrent_job_share=scenario.stack_share,
+        start_rate_per_second=scenario.start_rate,
+    )
+    return replace(settings, **overrides)
+
+
+class _SimulatedFinisher(JobFinisher):
+    """The real finisher; the stopgap slot release lives here so every path gets it."""
+
+    def finish(self, job_name: str) -> FinishResult:
+        result = super().finish(job_name)
+        if not FINISHER_RELEASES_SLOTS and result.outcome in (Finish.COMPLETED, Finish.FAILED):
+            assert isinstance(self.ledger, MemoryLedger)
+            self.ledger.give_slot_back()
+        return result
+
+
+class Simulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        settings_overrides: Mapping[str, Any] | None = None,
+        keep_bodies: bool = False,
+    ) -> None:
+        self.scenario = scenario
+        self.faults = scenario.faults
+        self.rng = random.Random(scenario.seed * 7919 + 1)
+        self.clock = VirtualClock()
+        self.loop = EventLoop(self.clock)
+        self.calls = CallCounter()
+        self.settings = simulation_settings(scenario, **dict(settings_overrides or {}))
+        self.store = ItemStore()
+        self.index = MemoryJobIndex(self.store, self.calls)
+        self.ledger = MemoryLedger(
+            self.index,
+            share=self.settings.concurrent_job_share,
+            rate_per_second=self.settings.start_rate_per_second,
+            calls=self.calls,
+        )
+        self.s3 = MemoryS3(self.calls, keep_bodies=keep_bodies)
+        self.transcribe = MemoryTranscribe(
+            clock=self.clock,
+            loop=self.loop,
+            s3=self.s3,
+            calls=self.calls,
+            rng=self.rng,
+            faults=self.faults,
+            quota=scenario.quota,
+            start_rate=scenario.start_rate,
+            get_rate=scenario.get_rate,
+        )
+        self.ingest_dlq = MemoryQueue("sim-ingest-dlq", self.clock)
+        self.ingest = MemoryQueue(
+            "sim-ingest",
+            self.clock,
+            visibility_timeout_s=scenario.visibility_timeout_s,
+            max_receive_count=scenario.max_receives,
+            dead_letter_queue=self.ingest_dlq,
+        )
+        self.sqs = MemorySqs(self.calls, [self.ingest])
+        step = {
+            "settings": self.settings,
+            "s3": self.s3,
+            "transcribe": self.transcribe,
+            "index": self.index,
+            "ledger": self.ledger,
+            "clock": self.clock.clock,
+            "epoch": self.clock.epoch,
+            "sleep": self.clock.sleep,
+        }
+        self.starter = JobStarter(**step)
+        self.dispatcher = Dispatcher(**step)
+        self.finisher = _SimulatedFinisher(max_attempts=5, **step)
+        self.post_process = AsyncFunction(loop=self.loop, handler=self._post_process)
+        self.bus = EventBus(
+            loop=self.loop, rng=self.rng, faults=self.faults, target=self.post_process
+        )
+        self.transcribe.on_job_end = self._job_ended
+        self.source = EventSource(
+            queue=self.ingest,
+            loop=self.loop,
+            handler=self._start_job,
+            batch_size=scenario.batch_size,
+            max_concurrency=scenario.max_concurrency,
+        )
+        self.uploads: list[Upload] = []
+        self.job_names: list[str] = []
+        self.arrived = 0
+        self.handler_errors: dict[str, int] = {}
+        self.meter = BusyMeter(scenario.quota)
+        self.series = Series()
+        self._next_sample = 0.0
+        self._finished_at: float | None = None
+        self.reconcile_runs = 0
+
+    # --- the clinic uploads ------------------------------------------------------------------
+
+    def _arrive(self, upload: Upload) -> None:
+        if upload.valid:
+            obj = self.s3.upload_recording(INPUT_BUCKET, upload.key, duration_s=upload.duration_s)
+        else:
+            obj = self.s3.upload_bytes(INPUT_BUCKET, upload.key, b"not audio\n")
+        self.arrived += 1
+        self.job_names.append(
+            job_name_for(
+                self.settings.job_name_prefix,
+                bucket=INPUT_BUCKET,
+                key=upload.key,
+                version_id=obj.version_id,
+            )
+        )
+        body = s3_notification(
+            bucket=INPUT_BUCKET,
+            key=upload.key,
+            size=obj.size,
+            version_id=obj.version_id,
+            etag=obj.etag,
+        )
+        text = _json(body)
+        self.ingest.send(text)
+        if self.rng.random() < self.faults.message_duplicate:
+            self.ingest.send(text)  # S3 delivers at least once
+
+    # --- the handlers' glue ------------------------------------------------------------------
+
+    def _error(self, error: BaseException) -> None:
+        name = type(error).__name__
+        self.handler_errors[name] = self.handler_errors.get(name, 0) + 1
+
+    def _start_job(self, records: list[dict[str, Any]]) -> set[str]:
+        """start_job.handler: record each message, delete the recorded, then dispatch."""
+        failed: set[str] = set()
+        admitted = 0
+        for raw in records:
+            record = SQSRecord(raw)
+            receives = int(record.attributes.approximate_receive_count or 1)
+            last_delivery = receives >= self.settings.ingest_max_receives
+            try:
+                for upload in uploads_in(record):
+                    result = self.starter.handle(upload, last_delivery=last_delivery)
+                    admitted += result.outcome is Outcome.PENDING
+            except Exception as error:  # what Powertools' BatchProcessor does: fail the item
+                self._error(error)
+                failed.add(record.message_id)
+        done = [(r["messageId"], r["receiptHandle"]) for r in records if r["messageId"] not in failed]
+        if done:
+            delete_finished(self.sqs, queue_url_from_arn(records[0]["eventSourceARN"]), done)
+        if admitted:
+            self._dispatch(START_TIMEOUT_S)
+        return failed
+
+    def _dispatch(self, budget_s: float) -> None:
+        """One dispatch run inside an invocation (pipeline.dispatch_run without metrics)."""
+        deadline = self.clock.now + budget_s
+        self.transcribe.arm_crash_after_start(self.rng.random() < self.faults.start_crash)
+        try:
+            self.dispatcher.dispatch(time_left_s=lambda: deadline - self.clock.now)
+        except DispatchError as error:
+            self._error(error)
+        finally:
+            self.transcribe.arm_crash_after_start(False)
+
+    def _job_ended(self, job: SimulatedJob) -> None:
+        self.bus.put(transcribe_state_change(job_name=job.name, status=job.status))
+
+    def _post_process(self, event: dict[str, Any]) -> None:
+        """post_process.handler, then one dispatch when a job ended (a slot freed)."""
+        job_name = str(event["detail"]["TranscriptionJobName"])
+        if self.rng.random() < self.faults.post_process_crash:
+            self.s3.arm_crash_after_puts(self.rng.randint(1, 7))
+        try:
+            try:
+                result = self.finisher.finish(job_name)
+            except PermanentFinishError as error:
+                self._error(error)
+                return
+            if result.outcome in (Finish.COMPLETED, Finish.FAILED):
+                self._dispatch(POST_PROCESS_TIMEOUT_S)
+        finally:
+            self.s3.arm_crash_after_puts(None)
+
+    def _reconcile(self) -> None:
+        deadline = self.clock.now + RECONCILE_TIMEOUT_S
+        self.reconcile_runs += 1
+        kwargs: dict[str, Any] = {
+            "index": self.index,
+            "finisher": self.finisher,
+            "limiter": RateLimiter(GETS_PER_SECOND, clock=self.clock.epoch, sleep=self.clock.sleep),
+            "now": self.clock.moment,
+            "pending_restart_after": timedelta(minutes=self.settings.pending_restart_minutes),
+        }
+        if RECONCILER_DISPATCHES:
+            kwargs.update(dispatcher=self.dispatcher, ledger=self.ledger)
+        if "starter" in _RECONCILER_PARAMETERS:
+            kwargs["starter"] = self.starter
+        if not RECONCILER_DISPATCHES:
+            # The old reconciler restarts stale PENDING jobs itself; the dispatcher owns them
+            # now, so it is kept off them (it would call a method JobStarter no longer has).
+            kwargs["pending_restart_after"] = timedelta(days=36500)
+        kwargs = {k: v for k, v in kwargs.items() if k in _RECONCILER_PARAMETERS}
+        self.transcribe.arm_crash_after_start(self.rng.random() < self.faults.start_crash)
+        try:
+            Reconciler(**kwargs).run(time_left_ms=lambda: int((deadline - self.clock.now) * 1000))
+            if not RECONCILER_DISPATCHES:
+                self.dispatcher.dispatch(time_left_s=lambda: deadline - self.clock.now)
+        except SimulatedCrash:
+            pass  # the next scheduled run goes on
+        except Exception as error:
+            self._error(error)
+        finally:
+            self.transcribe.arm_crash_after_start(False)
+        if self._finished_at is None or self.clock.now < self._finished_at + DRAIN_S:
+            self.loop.after(self.scenario.reconcile_minutes * 60.0, self._reconcile)
+
+    # --- running and measuring -----------------------------------------------------------------
+
+    def _terminal(self) -> int:
+        return sum(self.store.count(s) for s in ji.TERMINAL_STATUSES)
+
+    def _waiting(self) -> int:
+        """Uploads not yet in Transcribe nor ended: unrecorded messages plus the backlog."""
+        return self.arrived - self.store.created + self.store.count(ji.PENDING) + (
+            self.store.count(ji.QUEUED) - self._queued_in_transcribe()
+        )
+
+    def _queued_in_transcribe(self) -> int:
+        return self.store.count(ji.QUEUED)  # claims are started at the same instant
+
+    def _observe(self) -> None:
+        now = self.clock.now
+        running = self.transcribe.running
+        waiting = self._waiting()
+        self.meter.advance(now)
+        self.meter.set_state(running, waiting)
+        if now >= self._next_sample:
+            self.series.t.append(now)
+            self.series.in_flight.append(running)
+            self.series.backlog.append(waiting)
+            self.series.completed.append(self.store.count(ji.COMPLETED))
+            self._next_sample = now + SAMPLE_EVERY_S
+
+    def run(self, *, max_virtual_s: float | None = None) -> RunResult:
+        wall = time.perf_counter()
+        scenario = self.scenario
+        self.uploads = scenario.uploads()
+        for upload in self.uploads:
+            self.loop.at(upload.arrives_s, lambda u=upload: self._arrive(u))
+        self.loop.at(scenario.reconcile_minutes * 60.0, self._reconcile)
+        bound = self.lower_bound_s()
+        cap = max_virtual_s if max_virtual_s is not None else 10 * bound + 86_400.0
+        files = len(self.uploads)
+        while self.loop.next_time() is not None:
+            next_t = self.loop.next_time()
+            assert next_t is not None
+            if next_t > cap:
+                break
+            if self._finished_at is not None and next_t > self._finished_at + DRAIN_S:
+                break
+            self.meter.advance(max(next_t, self.clock.now))
+            self.loop.step()
+            self._observe()
+            if self._finished_at is None and self.arrived == files and self._terminal() >= files:
+                self._finished_at = self.clock.now
+        return self._result(time.perf_counter() - wall, bound)
+
+    def lower_bound_s(self) -> float:
+        """max(N x mean job time / quota, N / start rate) + the longest job; with arrivals
+        spread out, at least the last arrival's own end."""
+        valid = [u for u in self.uploads if u.valid] or self.uploads
+        n = len(valid)
+        mean_job = sum(u.job_s for u in valid) / n
+        longest = max(u.job_s for u in valid)
+        capacity = max(n * mean_job / self.scenario.quota, n / self.scenario.start_rate) + longest
+        first = min(u.arrives_s for u in self.uploads)
+        return max(capacity, max(u.arrives_s + u.job_s for u in valid) - first)
+
+    def _result(self, wall_s: float, bound: float) -> RunResult:
+        items = self.store.items
+        lost = sum(
+            1
+            for name in self.job_names
+            if name not in items or items[name].get("status") not in ji.TERMINAL_STATUSES
+        )
+        lost += len(self.uploads) - len(self.job_names)  # never arrived (cut short)
+        first = min(u.arrives_s for u in self.uploads)
+        end = self._finished_at if self._finished_at is not None else self.clock.now
+        per_service = {s: self.calls.total(s) for s in self.calls.services()}
+        return RunResult(
+            name=self.scenario.name,
+            files=len(self.uploads),
+            completed=self.store.count(ji.COMPLETED),
+            lost=lost,
+            duplicate_jobs=sum(n - 1 for n in self.transcribe.accepted_by_media.values() if n > 1),
+            dlq_messages=len(self.ingest_dlq) + len(self.post_process.dead_letters),
+            peak_in_flight=self.transcribe.peak_running,
+            quota=self.scenario.quota,
+            peak_starts_per_second=max(self.transcribe.accepted_per_second.values(), default=0),
+            start_rate=self.scenario.start_rate,
+            makespan_s=end - first,
+            lower_bound_s=bound,
+            quota_busy_while_backlog=self.meter.fraction,
+            start_calls=self.calls.of("transcribe", "StartMedicalTranscriptionJob"),
+            aws_calls=per_service,
+            wall_s=wall_s,
+            burst=self.scenario.arrival == "burst",
+            faulty=self.scenario.faults != type(self.scenario.faults)(),
+            extra={
+                "failed": float(self.store.count(ji.FAILED)),
+                "rejected": float(self.store.count(ji.REJECTED)),
+                "reconcile_runs": float(self.reconcile_runs),
+                "events_dropped": float(self.bus.dropped),
+            },
+            series=self.series,
+        )
+
+
+def _json(body: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(body)
+
+
+def simulate(scenario: Scenario, **kwargs: Any) -> RunResult:
+    return Simulation(scenario, **kwargs).run()
+
+
+__all__ = ["Simulation", "reconciliation", "simulate"]
