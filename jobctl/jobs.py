@@ -529,6 +529,8 @@ class ObjectVersion:
     key: str
     version_id: str | None
     delete_marker: bool = False
+    latest: bool = field(default=False, compare=False)
+    modified: datetime | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -538,6 +540,9 @@ class DeletePlan:
     versions: list[ObjectVersion]  # in the output bucket
     input_version: ObjectVersion | None = None  # in the input bucket, with --include-input
     sharing_jobs: list[Item] = field(default_factory=list)
+    # Older versions of documents written under the old shared layout that cannot be
+    # attributed to this job: kept, and the operator told.
+    kept_versions: list[ObjectVersion] = field(default_factory=list)
 
     @property
     def keys(self) -> list[str]:
@@ -556,23 +561,112 @@ class DeleteReport:
     item_deleted: bool = False
 
 
-def documents_folder(input_key: str) -> str:
-    """`transcripts/<input key without extension>/` (contract 3)."""
-    stem, _ = posixpath.splitext(input_key)
-    return f"{DOCUMENTS_PREFIX}{stem}/"
+def input_revision(item: Mapping[str, Any]) -> str:
+    """The upload's folder name: version id, else `etag-<ETag>`, else the job name
+    (as lambdas/pipeline/output_layout.py names it)."""
+    version = str(item.get("input_version") or "")
+    if version and version != "null":
+        return version
+    etag = str(item.get("input_etag") or "").strip('"')
+    return f"etag-{etag}" if etag else str(item["job_name"])
+
+
+def own_folders(item: Mapping[str, Any]) -> tuple[str, str]:
+    """The two folders that can hold this job's documents and no other job's (contract 3)."""
+    return (
+        f"{DOCUMENTS_PREFIX}{item['input_key']}/{input_revision(item)}/",
+        f"{DOCUMENTS_PREFIX}_by-job/{item['job_name']}/",
+    )
+
+
+def is_own_key(item: Mapping[str, Any], key: str) -> bool:
+    return any(
+        key.startswith(folder) and "/" not in key[len(folder) :] for folder in own_folders(item)
+    )
 
 
 def transcript_key(item: Mapping[str, Any]) -> str:
     return str(item.get("transcript_key") or f"{TRANSCRIPT_PREFIX}{item['job_name']}.json")
 
 
-def _versions_under(s3: Any, bucket: str, prefix: str) -> Iterator[ObjectVersion]:
+def _versions_of(s3: Any, bucket: str, key: str) -> list[ObjectVersion]:
+    """Every version and delete marker of exactly `key`, newest first."""
+    found = []
     paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for version in page.get("Versions", []):
-            yield ObjectVersion(version["Key"], version.get("VersionId"))
-        for marker in page.get("DeleteMarkers", []):
-            yield ObjectVersion(marker["Key"], marker.get("VersionId"), delete_marker=True)
+    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+        entries = [(v, False) for v in page.get("Versions", [])]
+        entries += [(m, True) for m in page.get("DeleteMarkers", [])]
+        for entry, marker in entries:
+            if entry["Key"] != key:  # a prefix listing also returns longer keys
+                continue
+            found.append(
+                ObjectVersion(
+                    entry["Key"],
+                    entry.get("VersionId"),
+                    delete_marker=marker,
+                    latest=bool(entry.get("IsLatest")),
+                    modified=entry.get("LastModified"),
+                )
+            )
+    return sorted(found, key=lambda v: v.modified or datetime.min.replace(tzinfo=UTC), reverse=True)
+
+
+def _summary_owner(s3: Any, bucket: str, version: ObjectVersion) -> str | None:
+    request: dict[str, Any] = {"Bucket": bucket, "Key": version.key}
+    if version.version_id:
+        request["VersionId"] = version.version_id
+    try:
+        return _summary_job(s3.get_object(**request)["Body"].read())
+    except ClientError as error:
+        if error_code(error) in MISSING_OBJECT_CODES:
+            return None
+        raise
+
+
+def _old_layout_versions(
+    s3: Any, bucket: str, item: Mapping[str, Any], outputs: Mapping[str, str]
+) -> tuple[list[ObjectVersion], list[ObjectVersion]]:
+    """(delete, keep) for documents written under the old shared layout
+    (`transcripts/<key without extension>/`), where other jobs' documents share the keys
+    and no versions were recorded.
+
+    summary.json names its job: each version naming this job goes. Other documents do not:
+    their current version goes only when the current summary.json is this job's and the
+    document is not newer than it (the same run wrote it). Older versions of those cannot
+    be told apart from another job's, so they are kept and reported, never guessed at.
+    """
+    name = str(item["job_name"])
+    delete: list[ObjectVersion] = []
+    keep: list[ObjectVersion] = []
+    summary_key = outputs.get("summary.json")
+    current_summary: ObjectVersion | None = None
+    if summary_key:
+        for version in _versions_of(s3, bucket, summary_key):
+            if version.delete_marker:
+                keep.append(version)  # removing a marker would bring back another version
+                continue
+            if _summary_owner(s3, bucket, version) == name:
+                delete.append(version)
+                if version.latest:
+                    current_summary = version
+            else:
+                keep.append(version)
+    for key in sorted(outputs.values()):
+        if key == summary_key:
+            continue
+        for version in _versions_of(s3, bucket, key):
+            ours = (
+                current_summary is not None
+                and version.latest
+                and not version.delete_marker
+                and (
+                    version.modified is None
+                    or current_summary.modified is None
+                    or version.modified <= current_summary.modified
+                )
+            )
+            (delete if ours else keep).append(version)
+    return delete, keep
 
 
 def plan_delete(
@@ -584,33 +678,37 @@ def plan_delete(
     item: Mapping[str, Any],
     include_input: bool = False,
 ) -> DeletePlan:
-    """What `delete` would remove: every version and delete marker of the raw transcript and
-    of the job's documents. Listing first lets the operator confirm real counts."""
-    exact_keys = {transcript_key(item), *(item.get("outputs") or {}).values()}
+    """What `delete` would remove: exactly the objects the job's item names, never another
+    job's. Listing first lets the operator confirm real counts.
+
+    - The raw transcript `medical/<job_name>.json`: every version (only this job writes it).
+    - Documents in the job's own folder (contract 3: by input key and version, or by job
+      name): every version of each key in `outputs`. The folder belongs to this upload
+      alone, so these are this job's writes (`output_versions` among them) and nothing else.
+    - Documents of items written under the old shared layout: see _old_layout_versions.
+    """
+    del ddb, table  # other jobs are never looked at: their documents are never in the plan
+    outputs = {str(k): str(v) for k, v in (item.get("outputs") or {}).items()}
     found: dict[tuple[str, str | None], ObjectVersion] = {}
-    for key in sorted(exact_keys):
-        for version in _versions_under(s3, output_bucket, key):
-            if version.key == key:  # a prefix listing also returns longer keys
-                found[(version.key, version.version_id)] = version
-    folder = documents_folder(str(item["input_key"]))
-    for version in _versions_under(s3, output_bucket, folder):
-        if version.key[len(folder) :] in DOCUMENT_NAMES:
+    own = [transcript_key(item), *(key for key in outputs.values() if is_own_key(item, key))]
+    for key in own:
+        for version in _versions_of(s3, output_bucket, key):
+            found[(version.key, version.version_id)] = version
+    old = {doc: key for doc, key in outputs.items() if not is_own_key(item, key)}
+    kept: list[ObjectVersion] = []
+    if old:
+        delete, kept = _old_layout_versions(s3, output_bucket, item, old)
+        for version in delete:
             found[(version.key, version.version_id)] = version
     input_version = None
     if include_input:
         input_version = ObjectVersion(str(item["input_key"]), item.get("input_version") or None)
-    # Other versions of the same input write their documents to the same keys.
-    sharing = [
-        other
-        for other in jobs_for_input(ddb, table, str(item["input_key"]))
-        if other["job_name"] != item["job_name"] and other.get("status") == COMPLETED
-    ]
     return DeletePlan(
         item=dict(item),
         output_bucket=output_bucket,
         versions=sorted(found.values(), key=lambda v: (v.key, v.version_id or "")),
         input_version=input_version,
-        sharing_jobs=sharing,
+        kept_versions=kept,
     )
 
 
@@ -691,17 +789,22 @@ def download_job(
     folder = dest / name
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     result = DownloadResult(folder=folder)
-    wanted: list[tuple[str, str]] = []
+    versions = item.get("output_versions") or {}
+    wanted: list[tuple[str, str, str | None]] = []
     for doc, key in sorted((item.get("outputs") or {}).items()):
         if posixpath.basename(doc) != doc or doc in ("", ".", ".."):
             result.warnings.append(f"skipped an output with an unsafe name: {doc!r}")
             continue
-        wanted.append((doc, str(key)))
+        # The version the job wrote, where recorded (a versioned bucket, the new layout)
+        wanted.append((doc, str(key), str(versions[doc]) if doc in versions else None))
     raw_key = transcript_key(item)
-    wanted.append((posixpath.basename(raw_key), raw_key))
-    for filename, key in wanted:
+    wanted.append((posixpath.basename(raw_key), raw_key, None))
+    for filename, key, version_id in wanted:
+        request: dict[str, Any] = {"Bucket": output_bucket, "Key": key}
+        if version_id:
+            request["VersionId"] = version_id
         try:
-            body = s3.get_object(Bucket=output_bucket, Key=key)["Body"].read()
+            body = s3.get_object(**request)["Body"].read()
         except ClientError as error:
             if error_code(error) in MISSING_OBJECT_CODES:
                 result.warnings.append(f"missing from the output bucket: {key}")
@@ -714,7 +817,8 @@ def download_job(
         if filename == "summary.json":
             owner = _summary_job(body)
             if owner and owner != name:
-                # Documents live at the input's path: a newer upload of it overwrote them.
+                # Only under the old shared layout (transcripts/<key without extension>/):
+                # another upload of the same name overwrote the documents.
                 result.warnings.append(
                     f"the documents now belong to job {owner} (a newer upload of the same "
                     "key); the raw transcript is this job's own"

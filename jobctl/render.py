@@ -209,13 +209,13 @@ def delete_plan_text(plan: DeletePlan) -> str:
         )
     else:
         lines.append("  (the input audio is kept; --include-input deletes the job's version of it)")
-    if plan.sharing_jobs:
-        names = ", ".join(str(j["job_name"]) for j in plan.sharing_jobs)
+    if plan.kept_versions:
         lines.append(
-            f"  warning: completed job(s) {names} came from other versions of the same input "
-            "and wrote the same document keys: their documents go too (their raw transcripts "
-            "and index items stay)"
+            f"  kept: {_plural(len(plan.kept_versions), 'older version')} of the same keys "
+            "(written under the old shared layout; other uploads of the same name wrote "
+            "there too, and these cannot be told apart from theirs):"
         )
+        lines += [f"    {v.key} version {v.version_id}" for v in plan.kept_versions]
     return "\n".join(lines)
 
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
+from typing import Any
+
+from devkit.media_samples import mp3_bytes
 
 from .conftest import DOCUMENTS, FakeTerminal, Pipeline
 
-FOLDER = "transcripts/conversation/clinic/visit 1/"
 KEY = "conversation/clinic/visit 1.wav"
+
+
+def folder_of(pipeline: Pipeline, name: str) -> str:
+    """The job's own documents folder, from its index item."""
+    item = pipeline.item(name)
+    assert item is not None
+    (folder,) = {key.rsplit("/", 1)[0] + "/" for key in item["outputs"].values()}
+    return folder
 
 
 def add_history(pipeline: Pipeline, name: str) -> None:
     """Older versions and a delete marker, as rewrites and deletions leave them."""
     s3, bucket = pipeline.env.s3, pipeline.stack.output_bucket
+    FOLDER = folder_of(pipeline, name)
     s3.put_object(Bucket=bucket, Key=f"{FOLDER}transcript.txt", Body=b"an older rendering")
     s3.put_object(Bucket=bucket, Key=f"medical/{name}.json", Body=b"{}")
     s3.delete_object(Bucket=bucket, Key=f"{FOLDER}captions.srt")  # a delete marker
@@ -23,14 +35,16 @@ def add_history(pipeline: Pipeline, name: str) -> None:
 def test_delete_removes_every_version_the_item_and_the_transcribe_record(pipeline: Pipeline):
     name = pipeline.completed(KEY)
     other = pipeline.completed("conversation/other.wav")
+    folder, other_folder = folder_of(pipeline, name), folder_of(pipeline, other)
     add_history(pipeline, name)
-    assert len(pipeline.output_versions(FOLDER)) == 8  # 5 + 1 older + 1 marker + the note
+    documents = len(pipeline.item(name)["outputs"])  # type: ignore[index]
+    assert len(pipeline.output_versions(folder)) == documents + 3  # older, marker, the note
     # When the operator deletes the job
     result = pipeline.cli("delete", name, "--yes")
     assert result.code == 0, result.err
     # Then every version and marker of its transcript and documents is gone
     assert pipeline.output_versions(f"medical/{name}.json") == []
-    assert pipeline.output_versions(FOLDER) == [(f"{FOLDER}notes-by-a-person.txt", False)]
+    assert pipeline.output_versions(folder) == [(f"{folder}notes-by-a-person.txt", False)]
     assert pipeline.item(name) is None
     assert not pipeline.transcribe_has(name)
     # And the input audio and other jobs are untouched
@@ -38,12 +52,12 @@ def test_delete_removes_every_version_the_item_and_the_transcribe_record(pipelin
     assert head["ContentLength"] > 0
     assert pipeline.item(other) is not None
     assert pipeline.transcribe_has(other)
-    assert len(pipeline.output_versions("transcripts/conversation/other/")) == 5
+    assert len(pipeline.output_versions(other_folder)) == documents
     # And it said what it deleted
-    assert "output objects: 8 versions, 1 delete marker" in result.out
+    assert f"output objects: {documents + 3} versions, 1 delete marker" in result.out
     assert "Transcribe job record: deleted" in result.out
     assert "index item: deleted" in result.out
-    assert f"{FOLDER}summary.json" in result.out
+    assert f"{folder}summary.json" in result.out
     assert "the input audio is kept" in result.out
 
 
@@ -55,11 +69,12 @@ def test_delete_asks_on_a_terminal(pipeline: Pipeline, monkeypatch):
     assert f"Delete job {name}? [y/N]" in declined.err
     assert "aborted: nothing deleted" in declined.err
     assert pipeline.item(name) is not None
-    assert len(pipeline.output_versions(FOLDER)) == 5
+    folder = folder_of(pipeline, name)
+    assert len(pipeline.output_versions(folder)) >= len(DOCUMENTS)
     monkeypatch.setattr("sys.stdin", FakeTerminal("yes\n"))
     assert pipeline.cli("delete", name).code == 0
     assert pipeline.item(name) is None
-    assert pipeline.output_versions(FOLDER) == []
+    assert pipeline.output_versions(folder) == []
 
 
 def test_delete_without_yes_and_without_a_terminal_refuses(pipeline: Pipeline):
@@ -71,7 +86,7 @@ def test_delete_without_yes_and_without_a_terminal_refuses(pipeline: Pipeline):
     )
     assert pipeline.item(name) is not None
     assert pipeline.transcribe_has(name)
-    assert len(pipeline.output_versions(FOLDER)) == 5
+    assert len(pipeline.output_versions(folder_of(pipeline, name))) >= len(DOCUMENTS)
 
 
 def test_delete_include_input_removes_only_the_jobs_version(pipeline: Pipeline):
@@ -87,8 +102,9 @@ def test_delete_include_input_removes_only_the_jobs_version(pipeline: Pipeline):
         "Versions"
     ]
     assert [v["VersionId"] for v in versions] == [second_item["input_version"]]
-    # The other version's job shares the document keys: the operator is told
-    assert f"completed job(s) {second} came from other versions" in " ".join(result.out.split())
+    # The other version's job keeps every document, and still downloads
+    for key in second_item["outputs"].values():
+        assert pipeline.output_versions(key) == [(key, False)]
 
 
 def test_delete_of_a_failed_job_without_documents(pipeline: Pipeline):
@@ -118,26 +134,48 @@ def test_download_writes_the_documents_and_raw_transcript(pipeline: Pipeline, tm
     result = pipeline.cli("download", name, str(dest))
     assert result.code == 0, result.err
     folder = dest / name
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*DOCUMENTS, f"{name}.json"])
+    outputs = pipeline.item(name)["outputs"]  # type: ignore[index]
+    assert set(DOCUMENTS) <= set(outputs)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*outputs, f"{name}.json"])
     s3, bucket = pipeline.env.s3, pipeline.stack.output_bucket
-    for doc in DOCUMENTS:
-        body = s3.get_object(Bucket=bucket, Key=FOLDER + doc)["Body"].read()
+    for doc, key in outputs.items():
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert (folder / doc).read_bytes() == body
     raw = s3.get_object(Bucket=bucket, Key=f"medical/{name}.json")["Body"].read()
     assert (folder / f"{name}.json").read_bytes() == raw
     assert stat.S_IMODE((folder / "transcript.txt").stat().st_mode) == 0o600
-    assert f"wrote 6 files to {folder}" in result.out
+    assert f"wrote {len(outputs) + 1} files to {folder}" in result.out
     assert result.err == ""
 
 
-def test_download_warns_when_a_newer_upload_overwrote_the_documents(
-    pipeline: Pipeline, tmp_path: Path
-):
+def downloaded_summary_job(pipeline: Pipeline, name: str, dest: Path) -> str:
+    result = pipeline.cli("download", name, str(dest))
+    assert result.code == 0, result.err
+    assert result.err == ""
+    return str(json.loads((dest / name / "summary.json").read_bytes())["job"]["job_name"])
+
+
+def test_two_versions_each_download_their_own_documents(pipeline: Pipeline, tmp_path: Path):
     first = pipeline.completed(KEY)
     second = pipeline.completed(KEY)
-    result = pipeline.cli("download", first, str(tmp_path))
-    assert result.code == 0
-    assert f"the documents now belong to job {second}" in result.err
+    assert downloaded_summary_job(pipeline, first, tmp_path) == first
+    assert downloaded_summary_job(pipeline, second, tmp_path) == second
+
+
+def test_deleting_visit_wav_leaves_visit_mp3_whole(pipeline: Pipeline, tmp_path: Path):
+    wav = pipeline.completed("conversation/visit.wav")
+    wav_folder = folder_of(pipeline, wav)
+    mp3 = pipeline.start("conversation/visit.mp3", mp3_bytes())
+    pipeline.emulator.complete(mp3)
+    pipeline.finish(mp3, "COMPLETED")
+    mp3_item: dict[str, Any] = pipeline.item(mp3)  # type: ignore[assignment]
+    before = {key: pipeline.output_versions(key) for key in mp3_item["outputs"].values()}
+    assert pipeline.cli("delete", wav, "--yes").code == 0
+    assert pipeline.output_versions(wav_folder) == []
+    assert pipeline.output_versions("transcripts/conversation/visit.wav/") == []
+    # Every document of the mp3 job remains, version for version, and it still downloads
+    assert {key: pipeline.output_versions(key) for key in mp3_item["outputs"].values()} == before
+    assert downloaded_summary_job(pipeline, mp3, tmp_path) == mp3
 
 
 def test_download_refuses_a_job_that_is_not_completed(pipeline: Pipeline, tmp_path: Path):
