@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from pipeline import job_index as ji
@@ -92,13 +91,14 @@ class DynamoCapacityLedger:
         self._name = table.name
         self.share = share
         self.rate_per_second = rate_per_second
-        self._serialize = TypeSerializer().serialize
 
+    # The Table resource's client serializes plain Python values itself (boto3's
+    # transformation hooks), as it does for update_item: typed values would be wrapped twice.
     def _typed(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._serialize(v) for k, v in ji.to_dynamo(dict(values)).items()}
+        return dict(ji.to_dynamo(dict(values)))
 
     def _key(self, name: str) -> dict[str, Any]:
-        return {"job_name": {"S": name}}
+        return {"job_name": name}
 
     def state(self) -> CapacityState:
         item = self._table.get_item(Key={"job_name": CAPACITY_KEY}, ConsistentRead=True).get(

@@ -66,7 +66,8 @@ class Env:
         )
 
     def items(self) -> list[dict[str, Any]]:
-        return self.table.scan()["Items"]
+        """Job items only: the capacity ledger's counters share the table under `#` keys."""
+        return [i for i in self.table.scan()["Items"] if not i["job_name"].startswith("#")]
 
     def item(self, job_name: str) -> dict[str, Any]:
         return self.table.get_item(Key={"job_name": job_name})["Item"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 import start_job
+from pipeline.dispatch import LIMIT_BACKOFF_S, Dispatcher
 from devkit.lambda_events import s3_notification, s3_test_event
 from devkit.media_samples import flac_bytes, mp3_bytes, wav_bytes
 from pipeline.job_names import job_name_for
@@ -355,38 +357,46 @@ def test_a_rejected_upload_delivered_again_stays_rejected(env: Env, lambda_conte
         ("ServiceUnavailable", 503),
     ],
 )
-def test_busy_transcribe_leaves_the_job_pending_and_the_message_for_retry(
+def test_busy_transcribe_puts_the_job_back_in_the_backlog_and_the_message_is_done(
     env: Env, lambda_context, code, status
 ):
+    # Given Transcribe refuses the next start for capacity or load
     env.fail_transcribe(code, status=status)
     event = env.event(env.put("conversation/visit.wav", WAV))
-    assert run(env, event, lambda_context) == message_ids(event)
+    # Then the message is done: waiting costs no receives and never reaches the DLQ
+    assert run(env, event, lambda_context) == []
     item = env.only_item()
     assert item["status"] == "PENDING"
     assert item["attempts"] == 1
     assert "failure_reason" not in item
-    # When SQS delivers it again and Transcribe has room
-    retry = {
-        "Records": [
-            {
-                **event["Records"][0],
-                "attributes": {**event["Records"][0]["attributes"], "ApproximateReceiveCount": "2"},
-            }
-        ]
-    }
-    assert run(env, retry, lambda_context) == []
+    assert Dispatcher.from_environment().ledger.state().in_flight == 0  # the slot came back
+    # When the dispatcher runs again (after any back-off) and Transcribe has room
+    later = Dispatcher.from_environment()
+    later.epoch = lambda: time.time() + LIMIT_BACKOFF_S + 1
+    assert later.dispatch().started == 1
     item = env.only_item()
     assert item["status"] == "QUEUED"
     assert item["attempts"] == 2
+    assert later.ledger.state().in_flight == 1
 
 
-def test_throttling_fails_only_the_throttled_message(env: Env, lambda_context):
+def test_limit_exceeded_backs_every_dispatch_off_without_failing_anything(
+    env: Env, lambda_context
+):
+    # Given another workload has taken the account's capacity
     env.fail_transcribe("LimitExceededException", times=1)
     event = env.event(env.put("conversation/a.wav", WAV), env.put("conversation/b.wav", WAV))
-    failures = run(env, event, lambda_context)
-    assert failures == message_ids(event)[:1]
-    statuses = sorted(i["status"] for i in env.items())
-    assert statuses == ["PENDING", "QUEUED"]
+    assert run(env, event, lambda_context) == []
+    # Then both wait in the backlog and nothing is retried before the back-off ends
+    assert sorted(i["status"] for i in env.items()) == ["PENDING", "PENDING"]
+    assert len(env.start_requests) == 1
+    assert Dispatcher.from_environment().dispatch().started == 0
+    assert len(env.start_requests) == 1
+    # When the back-off has passed, the oldest waiting jobs start
+    later = Dispatcher.from_environment()
+    later.epoch = lambda: time.time() + LIMIT_BACKOFF_S + 1
+    assert later.dispatch().started == 2
+    assert sorted(i["status"] for i in env.items()) == ["QUEUED", "QUEUED"]
 
 
 def test_on_its_last_delivery_a_waiting_upload_stays_pending_instead_of_dead_lettering(
@@ -395,7 +405,19 @@ def test_on_its_last_delivery_a_waiting_upload_stays_pending_instead_of_dead_let
     env.fail_transcribe("LimitExceededException")
     event = env.event(env.put("conversation/visit.wav", WAV), receive_count=10)
     assert run(env, event, lambda_context) == []  # not to the DLQ merely for waiting
-    assert env.only_item()["status"] == "PENDING"  # the reconciler restarts it
+    assert env.only_item()["status"] == "PENDING"  # the dispatcher starts it later
+
+
+def test_starts_stop_at_the_environments_share(make_env, lambda_context):
+    # Given an environment whose share of the account's quota is 2 jobs
+    env = make_env(concurrent_job_share=2, concurrent_job_quota=250)
+    notes = [env.put(f"conversation/{n}.wav", WAV) for n in "abcd"]
+    assert run(env, env.event(*notes), lambda_context) == []
+    # Then the two oldest uploads are started and the others wait, in order
+    items = sorted(env.items(), key=lambda i: i["created_at"])
+    assert [i["status"] for i in items] == ["QUEUED", "QUEUED", "PENDING", "PENDING"]
+    assert len(env.start_requests) == 2
+    assert Dispatcher.from_environment().ledger.state().in_flight == 2
 
 
 def test_a_permanent_transcribe_refusal_fails_the_job_with_its_reason(env: Env, lambda_context):
@@ -619,7 +641,7 @@ def test_a_permanent_aws_error_fails_the_message_without_quoting_the_key(
 
     fail_calls(
         aws_clients.table(env.stack.job_table).meta.client,
-        "GetItem",
+        "PutItem",
         "AccessDeniedException",
         message="not authorized: table key conversation/Jane Doe.wav",
     )
