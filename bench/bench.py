@@ -1,13 +1,16 @@
-"""Benchmarks: prints `name: value` lines, each ratio against a baseline measured in this run.
+"""Benchmarks: `name: value` lines on stdout, each ratio against a baseline measured in this
+run, with its goal and whether it is met; everything else (logs, metrics, warnings) on stderr.
 
 Goals (checked by reading, not by a timed test):
   start_handler_import_ratio <= 1.3   (cold import of the start handler vs `import boto3`)
-  post_process_render_ratio  <= 1.5   (4-hour transcript -> 5 documents vs json.loads)
+  post_process_render_ratio  <= 1.5   (4-hour transcript -> every document, PHI redaction
+                                       on, vs json.loads of the same bytes)
   post_process_peak_memory_x <= 3     (peak extra memory during rendering / file size)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -36,8 +39,22 @@ LAMBDA_LIKE_ENV = {
 }
 
 
+GOALS = {  # name -> most allowed
+    "start_handler_import_ratio": 1.3,
+    "post_process_render_ratio": 1.5,
+    "post_process_peak_memory_x": 3.0,
+}
+# Where the figures go: the real stdout. While a benchmark runs, sys.stdout points at
+# stderr, so whatever else prints (Powertools metrics JSON, warnings) never mixes in.
+_FIGURES = sys.stdout
+
+
 def emit(name: str, value: float | str) -> None:
-    print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}", flush=True)
+    line = f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}"
+    goal = GOALS.get(name)
+    if goal is not None and isinstance(value, float):
+        line += f" (goal <= {goal:g}: {'met' if value <= goal else 'NOT met'})"
+    print(line, file=_FIGURES, flush=True)
 
 
 def _import_seconds(module: str) -> float:
@@ -171,12 +188,27 @@ def bench_post_process() -> None:
     from devkit.transcript_samples import make_long_conversation
     from pipeline.transcript import render_documents
 
-    data = json.dumps(make_long_conversation(hours=4.0, speakers=2), separators=(",", ":")).encode()
-    job = {"job_name": "bench", "type": "CONVERSATION", "specialty": "PRIMARYCARE"}
+    # As Transcribe Medical would write it (no emulator marker), with PHI entities.
+    conversation = make_long_conversation(hours=4.0, speakers=2, identify_phi=True, emulated=False)
+    data = json.dumps(conversation, separators=(",", ":")).encode()
+    del conversation
+    job = {
+        "job_name": "bench",
+        "type": "CONVERSATION",
+        "specialty": "PRIMARYCARE",
+        "patient_id": "bench-patient",
+        "encounter_id": "bench-encounter",
+        "author": "Dr. Bench",
+        "note_type": "11506-3",
+        "created_at": "2026-11-02T10:00:00Z",
+        "completed_at": "2026-11-02T14:05:00Z",
+        "transcript_key": "medical/bench.json",
+        "output_bucket": "bench-output",
+    }
     words = len(json.loads(data)["results"]["speaker_labels"]["segments"])  # sanity: loads works
 
-    def render() -> None:
-        render_documents(data, job=job, low_confidence_threshold=0.5)
+    def render() -> Any:
+        return render_documents(data, job=job, low_confidence_threshold=0.5, redact_phi=True)
 
     loads_s = _best_of(5, lambda: json.loads(data))
     render_s = _best_of(5, render)
@@ -184,8 +216,9 @@ def bench_post_process() -> None:
     render()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rendered = render_documents(data, job=job)
+    rendered = render()
     emit("transcript_4h_bytes", f"{len(data)}")
+    emit("transcript_4h_documents", f"{len(rendered.files)}")
     emit("transcript_4h_words", f"{rendered.stats['words']}")
     emit("transcript_4h_speaker_segments", f"{words}")
     emit("json_loads_ms", loads_s * 1000)
@@ -195,15 +228,27 @@ def bench_post_process() -> None:
     emit("post_process_peak_memory_x", peak / len(data))
 
 
+def bench_post_process_handler() -> None:
+    """The whole post-process handler on moto, against json.loads of the transcript.
+
+    TODO(lead): fill in once lambdas/pipeline/completion.py calls render_documents with
+    the clinical job keys and redact_phi: put the 4-hour transcript (identify_phi) where
+    the emulator's Transcribe writes it, time post_process.handler on its completion
+    event (best of 3), and emit("post_process_handler_ratio", handler_s / loads_s).
+    """
+
+
 def main() -> None:
     benches = {
         "import": bench_cold_import,
         "start": bench_start_handler,
         "post_process": bench_post_process,
+        "post_process_handler": bench_post_process_handler,
     }
     if sys.argv[1:]:
-        for name in sys.argv[1:]:
-            benches[name]()
+        with contextlib.redirect_stdout(sys.stderr):
+            for name in sys.argv[1:]:
+                benches[name]()
         return
     # Each in a fresh interpreter: what one leaves alive (moto's state) would slow the
     # garbage collector during the next one's measurements.

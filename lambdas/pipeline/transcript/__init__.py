@@ -103,6 +103,7 @@ def render_documents(
         redacted_texts = _readable(redacted, turns(redacted), low_confidence_threshold)
         texts.update({REDACTED_NAMES[name]: text for name, text in redacted_texts.items()})
         phi_report = report.as_dict()
+        summary["phi_spans"] = phi_report.pop("spans")
         if not write_unredacted:  # low-confidence words inside PHI become their placeholder
             redacted_summary, _ = build_summary(
                 redacted,

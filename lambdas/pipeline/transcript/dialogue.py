@@ -61,7 +61,12 @@ def render_dialogue(transcript: Transcript, turns: list[Turn], display: list[str
 def render_turns(
     transcript: Transcript, turns: list[Turn], low: Collection[int], *, threshold: float
 ) -> str:
-    """turns.json: a header object, then one turn per line (readable, and json's C encoder)."""
+    """turns.json: a header object, then one turn per line.
+
+    The turns are encoded by one json.dumps call (the C encoder; a call per turn costs
+    more than the rest of the document), then split into lines at each turn's first key:
+    ``{"start"`` cannot occur inside an encoded string, whose quotes are escaped.
+    """
     t = transcript
     low_sorted = sorted(low)
     rows = []
@@ -92,7 +97,7 @@ def render_turns(
             "mean_confidence": mean_confidence(t.confidences[turn.first : turn.stop]),
             "low_confidence_words": in_turn,
         }
-        rows.append(json.dumps(row, ensure_ascii=False))
+        rows.append(row)
     header = {
         "turns_version": TURNS_VERSION,
         "job_name": t.job_name,
@@ -102,5 +107,7 @@ def render_turns(
         "emulated_note": t.emulated_note or None,
     }
     head = json.dumps(header, ensure_ascii=False, sort_keys=True)[:-1]
-    body = ",\n".join(rows)
-    return f'{head}, "turns": [\n{body}\n]}}\n' if rows else f'{head}, "turns": []}}\n'
+    if not rows:
+        return f'{head}, "turns": []}}\n'
+    body = json.dumps(rows, ensure_ascii=False)[1:-1].replace('}, {"start": ', '},\n{"start": ')
+    return f'{head}, "turns": [\n{body}\n]}}\n'

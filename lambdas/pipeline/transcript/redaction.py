@@ -86,7 +86,7 @@ def find_spans(transcript: Transcript) -> tuple[list[Span], PhiReport]:
     report = PhiReport(entities=len(t.entities))
     if not t.entities:
         return [], report
-    lowered = [w.strip(_EDGE_PUNCTUATION).lower() if w else "" for w in t.words]
+    lowered = list(map(str.lower, t.words))  # items hold no punctuation: no strip needed
     by_first: dict[str, list[int]] = {}
     contents = {_tokens(e.content) for e in t.entities} - {()}
     firsts = {c[0] for c in contents}

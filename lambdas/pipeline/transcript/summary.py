@@ -95,26 +95,32 @@ def build_summary(
     return summary, stats
 
 
+ROW_LISTS = ("low_confidence_words", "phi_spans")  # long top-level lists: a row a line
+
+
 def render_summary(summary: Mapping[str, Any]) -> str:
     """Pretty, key-sorted JSON; job settings of other types (Decimal, datetime) as text.
 
-    The low-confidence words (hundreds in a long recording) are written one per
-    line: as readable, and json's C encoder does them (indented output is
+    The long lists (ROW_LISTS: hundreds of rows in a long recording) are written one
+    row per line: as readable, and json's C encoder does them (indented output is
     otherwise encoded in pure Python, several times slower).
     """
-    words = summary["low_confidence_words"]
     text = json.dumps(
-        {**summary, "low_confidence_words": []},
+        {**summary, **{key: [] for key in ROW_LISTS if key in summary}},
         indent=2,
         sort_keys=True,
         ensure_ascii=False,
         default=str,
     )
-    if words:
-        rows = ",\n".join(f"    {json.dumps(w, sort_keys=True, ensure_ascii=False)}" for w in words)
-        # Two-space indent: the top-level key, never one nested in the job settings.
-        empty = '\n  "low_confidence_words": []'
-        text = text.replace(empty, f'\n  "low_confidence_words": [\n{rows}\n  ]', 1)
+    for key in ROW_LISTS:
+        rows = summary.get(key)
+        if rows:
+            body = json.dumps(rows, sort_keys=True, ensure_ascii=False)[1:-1]
+            # `}, {"` never occurs inside an encoded string (its quotes are escaped).
+            body = "    " + body.replace('}, {"', '},\n    {"')
+            # Two-space indent: the top-level key, never one nested in the job settings.
+            empty = f'\n  "{key}": []'
+            text = text.replace(empty, f'\n  "{key}": [\n{body}\n  ]', 1)
     return text + "\n"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def clock(seconds: float) -> str:
     """Seconds as ``hh:mm:ss``, rounded down (the dialogue's turn stamps)."""
@@ -11,6 +13,7 @@ def clock(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
+@lru_cache(maxsize=1 << 16)  # the redacted captions repeat most of the times
 def cue_clock(seconds: float) -> str:
     """Seconds as ``hh:mm:ss.mmm``, to the nearest millisecond (SRT swaps "." for ",")."""
     secs, ms = divmod(max(0, round(seconds * 1000)), 1000)
