@@ -1,24 +1,24 @@
 """`make demo`: the whole pipeline on the embedded AWS emulator, on sample or given audio.
 
-    python -m devkit.demo [FILE ...] [--env dev] [--out demo-output] [--serve]
+    python -m devkit.demo [PATH ...] [--type dictation|conversation] [--env dev]
+                          [--out demo-output] [--serve]
 
 Uploads go through the real handlers: S3 notification -> ingest queue -> start-job ->
 (emulated) Transcribe Medical -> job-state event -> post-process -> documents; the
 reconciler runs on its schedule. Ends with a table of every job and the documents copied
-to a local folder. Exits 1 if any job is left open. With --serve, the emulator then stays
-up on 127.0.0.1 so that `python -m jobctl --endpoint-url ...` can explore it.
+to a fresh local folder. Exits 1 if any job is left open. --serve is `make local`: the
+same uploads, then the pipeline stays up live on 127.0.0.1 until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import posixpath
+import shutil
 import sys
 import textwrap
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +31,24 @@ NOT_SPEECH = (
     "everything else (validation, jobs, events, documents, the job table) is the real "
     "pipeline code."
 )
+INVENTED = (
+    "The words are invented (emulated Transcribe Medical): every document and summary.json "
+    "says so too."
+)
+# Written into the output folder so that a later run may empty it, and nothing else.
+OUTPUT_MARKER = ".made-by-make-demo"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
-def _fake_aws_environment() -> None:
+def _fake_aws_environment(region: str = "us-east-1") -> None:
     """The emulator needs credentials-shaped values and must never reach a real account."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "demo",
-            "AWS_SECRET_ACCESS_KEY": "demo",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            **FAKE_CREDENTIALS,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "MedicalTranscription",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -60,21 +67,54 @@ def _load_config(env: str) -> Any:
     raise SystemExit(f"no environment {env!r} in cdk.json; have: {', '.join(context)}")
 
 
-def _user_uploads(paths: list[str]) -> list[Any]:
+def user_uploads(words: list[str], job_type: str | None = None) -> list[Any]:
+    """The user's paths (files or directories) as uploads with unique keys."""
+    from devkit.demo_inputs import DemoInputError, local_uploads  # noqa: PLC0415
     from devkit.samples import Sample  # noqa: PLC0415
 
-    uploads = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_file():
-            raise SystemExit(f"demo: {raw}: no such file")
-        uploads.append(Sample(key=f"uploads/{path.name}", body=path.read_bytes(), what=str(path)))
-    return uploads
+    try:
+        files = local_uploads(words, job_type)
+    except DemoInputError as error:
+        raise SystemExit(f"demo: {error}") from None
+    return [Sample(key=f.key, body=f.path.read_bytes(), what=str(f.path)) for f in files]
+
+
+def script_for(uploads: list[Any]) -> Any:
+    """The emulated Transcribe's words for each job: the sample's script, else generic."""
+    scripts = {u.key: u.script for u in uploads if u.script}
+
+    def script(_job_name: str, job: dict[str, Any]) -> Any:
+        key = job["media"]["MediaFileUri"].split("/", 3)[3]  # s3://bucket/<key>
+        return scripts.get(key) or _generic(job)
+
+    return script
+
+
+def fresh_output(out: Path) -> Path:
+    """An empty output folder for this run; only a folder an earlier run made is emptied."""
+    out = out.resolve()
+    if out.exists():
+        if not (out / OUTPUT_MARKER).exists() and any(out.iterdir()):
+            raise SystemExit(
+                f"demo: {out} exists and was not made by the demo: choose another --out "
+                "(or empty it yourself)"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / OUTPUT_MARKER).write_text("make demo empties this folder on its next run\n")
+    return out
+
+
+def duration_of(item: dict[str, Any]) -> Any:
+    """One duration everywhere: the transcript's, which summary.json reports; the media
+    header's only for a job without a transcript."""
+    stats = item.get("stats") or {}
+    return stats.get("duration_s", item.get("duration_s"))
 
 
 def _row(item: dict[str, Any]) -> list[str]:
     stats = item.get("stats") or {}
-    duration = item.get("duration_s") or stats.get("duration_s")
+    duration = duration_of(item)
     return [
         str(item["input_key"]),
         str(item["status"]),
@@ -104,62 +144,69 @@ def _copy_documents(emulator: Any, items: list[dict[str, Any]], out: Path) -> li
         sources = {**item["outputs"], "transcribe-raw.json": item["transcript_key"]}
         for name, key in sources.items():
             body = emulator.s3.get_object(Bucket=emulator.stack.output_bucket, Key=key)["Body"]
-            (folder / name).write_bytes(body.read())
+            (folder / posixpath.basename(name)).write_bytes(body.read())
         folders.append(folder)
     return folders
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="*", help="your own audio files (default: the samples)")
+def build_parser(
+    prog: str = "make demo", description: str = "", out: str = "demo-output"
+) -> argparse.ArgumentParser:
+    """The options `make demo` and `make local` share."""
+    parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.split("\n\n")[0])
+    parser.add_argument(
+        "files", nargs="*", metavar="PATH", help="your audio files or folders (default: samples)"
+    )
+    parser.add_argument(
+        "--type",
+        choices=("dictation", "conversation"),
+        help="job type for your files (they go under dictation/ or conversation/); "
+        "default: the environment's default_type",
+    )
     parser.add_argument("--env", default="dev", help="environment from cdk.json (default dev)")
-    parser.add_argument("--out", default="demo-output", help="folder for the documents")
+    parser.add_argument(
+        "--out", default=out, help=f"folder for what the run writes (default {out})"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     parser.add_argument("--max-ticks", type=int, default=30)
     parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs")
     parser.add_argument(
-        "--serve",
-        action="store_true",
-        help="run the emulator as a server on 127.0.0.1 and keep it up for jobctl until Ctrl-C",
+        "--serve", action="store_true", help="the same as `make local`: keep the pipeline up live"
     )
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.serve:  # `make demo ARGS=--serve` stays as an alias of `make local`
+        from devkit import local_stack  # noqa: PLC0415
 
-    _fake_aws_environment()
+        return local_stack.main([a for a in (argv or sys.argv[1:]) if a != "--serve"])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+
+    config = _load_config(args.env)
+    _fake_aws_environment(config.region)
     from moto import mock_aws  # noqa: PLC0415 - imported once the environment is safe
 
     from devkit.emulator import PipelineEmulator  # noqa: PLC0415
     from devkit.samples import demo_samples  # noqa: PLC0415
 
-    config = _load_config(args.env)
-    uploads = _user_uploads(args.files) if args.files else demo_samples()
-    scripts = {u.key: u.script for u in uploads if u.script}
-
-    def script_for(_job_name: str, job: dict[str, Any]) -> Any:
-        key = job["media"]["MediaFileUri"].split("/", 3)[3]  # s3://bucket/<key>
-        return scripts.get(key) or _generic(job)
-
+    uploads = user_uploads(args.files, args.type) if args.files else demo_samples()
+    out = fresh_output(Path(args.out))
     print(NOT_SPEECH, end="\n\n")
-    server = _start_server() if args.serve else None
-    with mock_aws() if server is None else contextlib.nullcontext():
-        emulator = PipelineEmulator(config, script=script_for)
+    with mock_aws():
+        emulator = PipelineEmulator(config, script=script_for(uploads))
         from pipeline.observability import logger  # noqa: PLC0415 - loaded by the emulator
 
         previous_level = logger.log_level
         if not args.verbose:  # the handlers' JSON logs would bury the story
             logger.setLevel("WARNING")
         try:
-            settled, items = _run(emulator, uploads, args)
-            outputs = Path(args.out).resolve() / "stack-outputs.json"
-            outputs.parent.mkdir(parents=True, exist_ok=True)
-            outputs.write_text(json.dumps({config.stack_name: emulator.stack.stack_outputs()}))
-            if server is not None:
-                keys = [str(i["input_key"]) for i in items]
-                examples = ["list", f"status {keys[0]}", f"why {keys[-1]}"]
-                _serve(server, outputs, config.region, examples)
+            settled, items = _run(emulator, uploads, out, args.max_ticks)
         finally:
             logger.setLevel(previous_level)
             emulator.close()
-            if server is not None:
-                server.stop()
     open_jobs = [i for i in items if i["status"] in ("PENDING", "QUEUED", "IN_PROGRESS")]
     if open_jobs or not settled:
         print(f"\n{len(open_jobs)} job(s) left open", file=sys.stderr)
@@ -167,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(emulator: Any, uploads: list[Any], args: argparse.Namespace) -> tuple[bool, list[Any]]:
+def _run(emulator: Any, uploads: list[Any], out: Path, max_ticks: int) -> tuple[bool, list[Any]]:
     """Upload, let time pass until every job has ended, then report and copy documents."""
     config = emulator.config
     print(f"Environment {config.name!r} from cdk.json, emulated stack {config.stack_name}")
@@ -183,16 +230,17 @@ def _run(emulator: Any, uploads: list[Any], args: argparse.Namespace) -> tuple[b
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         print(f"  minute {emulator.ticks:>2}: {summary}")
 
-    settled = emulator.run_until_settled(max_ticks=args.max_ticks, on_tick=progress)
+    settled = emulator.run_until_settled(max_ticks=max_ticks, on_tick=progress)
     items = sorted(emulator.items(), key=lambda i: str(i["input_key"]))
     print()
     print(_table([_row(i) for i in items], ["input", "status", "duration", "words", "reason"]))
+    if any(i["status"] == "COMPLETED" for i in items):
+        print(INVENTED)
     rejected = [i for i in items if i.get("failure_reason")]
     if rejected:
         print("\nWhy:")
         for item in rejected:
             print(f"  {item['input_key']}: {item['failure_reason']}")
-    out = Path(args.out).resolve()
     folders = _copy_documents(emulator, items, out)
     if folders:
         print(f"\nDocuments (copied out of the emulated output bucket) in {out}:")
@@ -200,35 +248,6 @@ def _run(emulator: Any, uploads: list[Any], args: argparse.Namespace) -> tuple[b
             names = ", ".join(sorted(p.name for p in folder.iterdir()))
             print(f"  {folder.relative_to(out)}/: {names}")
     return settled, items
-
-
-def _start_server() -> Any:
-    """moto's server on a free loopback port; the handlers and jobctl reach it over HTTP."""
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
-    return server
-
-
-def _serve(server: Any, outputs: Path, region: str, examples: list[str]) -> None:
-    host, port = server.get_host_and_port()
-    jobctl = (
-        f"{sys.executable} -m jobctl --endpoint-url http://{host}:{port} --outputs-file {outputs}"
-    )
-    print(f"\nThe emulator is serving on http://{host}:{port} until you press Ctrl-C. Try:")
-    for command in examples:
-        print(f"  AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo {jobctl} {command}")
-    try:
-        _wait_for_interrupt()
-    except KeyboardInterrupt:
-        print("\nstopped")
-
-
-def _wait_for_interrupt() -> None:
-    threading.Event().wait()
 
 
 def _generic(job: dict[str, Any]) -> Any:

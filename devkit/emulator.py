@@ -396,10 +396,13 @@ class PipelineEmulator:
     def _advance_transcribe(self, report: TickReport) -> None:
         for name in self.transcribe.job_names("QUEUED"):
             self._running_since[name] = self.ticks
+        # In tick mode a job also runs for at least `run_ticks` ticks; a live clock
+        # (`step()` only) has no ticks, and the processing time alone decides.
         held_back = {
             name
             for name in self.transcribe.job_names("IN_PROGRESS", "QUEUED")
-            if self.ticks - self._running_since.setdefault(name, self.ticks) < self.run_ticks
+            if self.clock.speed == 0
+            and self.ticks - self._running_since.setdefault(name, self.ticks) < self.run_ticks
         }
         for name, _status in self.transcribe.advance(
             fail=self.fail, keep_running=held_back.__contains__
