@@ -171,6 +171,28 @@ def index_time(moment: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+TIMESTAMP_FIELDS = ("created_at", "updated_at", "completed_at")
+
+
+def normalise_time(value: Any) -> Any:
+    """Any ISO-8601 time (a datetime, or text such as Transcribe's CompletionTime with
+    microseconds and +00:00) in the index's one format; other values as they are."""
+    if isinstance(value, datetime):
+        return index_time(value)
+    if isinstance(value, str) and len(value) >= 19 and value[10] == "T":
+        try:
+            return index_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return value
+    return value
+
+
+def with_normalised_times(item: Mapping[str, Any]) -> Item:
+    """The item with its timestamps in one precision (the finisher may record
+    Transcribe's CompletionTime as it came)."""
+    return {k: normalise_time(v) if k in TIMESTAMP_FIELDS else v for k, v in item.items()}
+
+
 def parse_since(text: str, *, now: datetime | None = None) -> str:
     """`2h`, `90m`, `3d`, `1w` before now, or an ISO-8601 date or time (UTC unless it says)."""
     relative = RELATIVE_TIME.match(text)
@@ -245,9 +267,7 @@ def _transcribe_job(transcribe: Any, job_name: str) -> dict[str, Any] | None:
 
 
 def _when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return index_time(value)
-    return str(value) if value else "?"
+    return str(normalise_time(value)) if value else "?"
 
 
 def diagnose(item: Mapping[str, Any], transcribe: Any) -> Diagnosis:
@@ -632,8 +652,8 @@ def _old_layout_versions(
 
     summary.json names its job: each version naming this job goes. Other documents do not:
     their current version goes only when the current summary.json is this job's and the
-    document is not newer than it (the same run wrote it). Older versions of those cannot
-    be told apart from another job's, so they are kept and reported, never guessed at.
+    document is not newer than it (the same run wrote it). Their older versions cannot be
+    told apart from another job's, so they are kept and reported (`keep`), never guessed at.
     """
     name = str(item["job_name"])
     delete: list[ObjectVersion] = []
@@ -642,15 +662,11 @@ def _old_layout_versions(
     current_summary: ObjectVersion | None = None
     if summary_key:
         for version in _versions_of(s3, bucket, summary_key):
-            if version.delete_marker:
-                keep.append(version)  # removing a marker would bring back another version
-                continue
-            if _summary_owner(s3, bucket, version) == name:
+            # (a delete marker stays: removing it would bring back another version)
+            if not version.delete_marker and _summary_owner(s3, bucket, version) == name:
                 delete.append(version)
                 if version.latest:
                     current_summary = version
-            else:
-                keep.append(version)
     for key in sorted(outputs.values()):
         if key == summary_key:
             continue
@@ -665,7 +681,10 @@ def _old_layout_versions(
                     or version.modified <= current_summary.modified
                 )
             )
-            (delete if ours else keep).append(version)
+            if ours:
+                delete.append(version)
+            elif not version.latest and not version.delete_marker:
+                keep.append(version)  # may be this job's, may be another's: reported
     return delete, keep
 
 
