@@ -94,12 +94,16 @@ def _add_location_options(parser: argparse.ArgumentParser, *, suppress: bool) ->
     default: Any = argparse.SUPPRESS if suppress else None
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--profile", default=default, help="named profile from your AWS config")
-    aws.add_argument("--region", default=default, help="AWS Region (else the profile's or env's)")
+    aws.add_argument(
+        "--region",
+        default=default,
+        help="AWS Region (else AWS_REGION, AWS_DEFAULT_REGION or the profile's)",
+    )
     aws.add_argument(
         "--endpoint-url",
         default=default,
         metavar="URL",
-        help="send every AWS call here, e.g. the emulator: http://127.0.0.1:5000",
+        help="send every AWS call here, e.g. the local stack's URL that `make local` prints",
     )
     where = parser.add_argument_group("where the stack's resources are")
     where.add_argument(
@@ -239,7 +243,7 @@ def _note_input_key_match(lookup: jobs.Lookup) -> None:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    item = ctx.find(args.job).item
+    item = jobs.with_normalised_times(ctx.find(args.job).item)
     _out(render.as_json(item) if args.json else render.status_block(item))
     return 0
 
@@ -250,7 +254,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         ctx.ddb, ctx.resources.table, statuses=statuses, since=args.since, limit=args.limit
     )
     if args.json:
-        _out(render.as_json(listing.items))
+        _out(render.as_json([jobs.with_normalised_times(i) for i in listing.items]))
     elif listing.items:
         _out(render.jobs_table(listing.items))
     else:
@@ -433,7 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProfileNotFound as error:
         return _fail(f"AWS profile {error.kwargs.get('profile')!r} not found in your AWS config", 1)
     except NoRegionError:
-        return _fail("no AWS Region: pass --region or set AWS_REGION (or one in your profile)", 1)
+        return _fail(
+            "no AWS Region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION, or a "
+            "region in your profile)",
+            1,
+        )
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as error:
         where = str(error.kwargs.get("endpoint_url") or args.endpoint_url or "AWS").rstrip("/")
         return _fail(

@@ -7,7 +7,15 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobctl.jobs import DeletePlan, DeleteReport, Diagnosis, DownloadResult, Item, RetryResult
+from jobctl.jobs import (
+    DeletePlan,
+    DeleteReport,
+    Diagnosis,
+    DownloadResult,
+    Item,
+    RetryResult,
+    normalise_time,
+)
 
 LABEL_WIDTH = 12
 WRAP_WIDTH = 100
@@ -110,7 +118,7 @@ def status_block(item: Mapping[str, Any]) -> str:
         lines += _line("type", f"{item['type']}{specialty}")
     for label in ("created", "updated", "completed"):
         if item.get(f"{label}_at"):
-            lines += _line(label, str(item[f"{label}_at"]))
+            lines += _line(label, str(normalise_time(item[f"{label}_at"])))
     if item.get("attempts") is not None:
         lines += _line("attempts", str(item["attempts"]))
     media = _media(item)
@@ -134,13 +142,20 @@ def status_block(item: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-TABLE_COLUMNS = ("JOB NAME", "STATUS", "TYPE", "CREATED", "DURATION", "WORDS", "REASON")
+TABLE_COLUMNS = ("JOB NAME", "INPUT", "STATUS", "TYPE", "CREATED", "DURATION", "WORDS", "REASON")
+INPUT_WIDTH = 48
+
+
+def tail(text: str, width: int) -> str:
+    """The end of a long key, where the file name is."""
+    return text if len(text) <= width else "..." + text[-(width - 3) :]
 
 
 def jobs_table(items: Sequence[Item]) -> str:
     rows = [
         (
             str(item["job_name"]),
+            tail(str(item.get("input_key") or "-"), INPUT_WIDTH),
             str(item.get("status", "-")),
             str(item.get("type") or "-"),
             short_time(item.get("created_at")),
@@ -151,7 +166,7 @@ def jobs_table(items: Sequence[Item]) -> str:
         for item in items
     ]
     widths = [max(len(row[i]) for row in [TABLE_COLUMNS, *rows]) for i in range(len(TABLE_COLUMNS))]
-    numeric = {4, 5}  # right-aligned: duration and words
+    numeric = {5, 6}  # right-aligned: duration and words
 
     def fmt(row: Sequence[str]) -> str:
         cells = [

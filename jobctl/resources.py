@@ -8,6 +8,7 @@ at most once, and only when a command needs a resource no flag named.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,13 @@ DEFAULT_STACK = "MedicalTranscription-dev"
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
 )
+
+
+def env_region() -> str | None:
+    """AWS_REGION (what the AWS SDKs and Lambda set), else AWS_DEFAULT_REGION. boto3 reads
+    only the second: without this, `AWS_REGION=... jobctl` would not find a Region. None
+    lets boto3 fall back to the profile's Region."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
 class JobctlError(Exception):
@@ -69,7 +77,7 @@ class AwsSession:
     def session(self) -> boto3.Session:
         if self._session is None:
             self._session = boto3.Session(
-                profile_name=self.profile, region_name=self.requested_region
+                profile_name=self.profile, region_name=self.requested_region or env_region()
             )
         return self._session
 
