@@ -104,6 +104,7 @@ class Session:
     outputs_file: Path
     sample: Path
     root: Path
+    downloads: Path
 
     def setup(self) -> str:
         return (
@@ -141,7 +142,7 @@ class Session:
                 "the documents",
                 self.aws(f"s3 ls --recursive s3://{self.output_bucket}/transcripts/{visit}/"),
             ),
-            ("fetch them", self.jobctl(f"download {visit} ./local-download")),
+            ("fetch them", self.jobctl(f"download {visit} {shlex.quote(str(self.downloads))}")),
             ("delete a job and its documents", self.jobctl(f"delete {visit} --yes")),
         ]
 
@@ -308,6 +309,7 @@ def _serve(
             outputs_file=outputs,
             sample=sample,
             root=demo.ROOT,
+            downloads=out / "downloads",
         )
         print(demo.NOT_SPEECH, end="\n\n")
         for upload in uploads:
