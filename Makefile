@@ -9,7 +9,7 @@ ARGS ?=
 # jsii runs on the Node 22 that package.json pins, and `cdk` is the pinned CLI.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install lint format typecheck test test-fast synth deploy bench demo clean
+.PHONY: install lint format typecheck test test-fast synth deploy bench simulate demo clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -46,8 +46,12 @@ deploy: install
 bench: install
 	$(BIN)/python bench/bench.py
 
+# The real pipeline logic at 10,000 and 100,000 files, in virtual time (charts: sim-output/).
+simulate: install
+	$(BIN)/python bench/simulate.py
+
 demo: install
 	$(BIN)/python -m devkit.demo $(ARGS) $(FILES)
 
 clean:
-	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output
+	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output sim-output

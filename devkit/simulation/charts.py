@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt
+
 from devkit.simulation.metrics import RunResult
 
 
 def write_chart(result: RunResult, folder: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
     folder.mkdir(parents=True, exist_ok=True)
     series = result.series
     hours = [t / 3600.0 for t in series.t]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - it is a crash, not an error
+class SimulatedCrash(BaseException):
     """The Lambda sandbox dies here (timeout, out of memory, a kill). A BaseException, so
     the real code's `except Exception` cannot swallow it, as it could not swallow a crash."""
 

@@ -10,11 +10,13 @@ scheduler runs the real `Reconciler` every few minutes.
 from __future__ import annotations
 
 import inspect
+import json
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -127,7 +129,7 @@ class Simulation:
             dead_letter_queue=self.ingest_dlq,
         )
         self.sqs = MemorySqs(self.calls, [self.ingest])
-        step = {
+        step: dict[str, Any] = {
             "settings": self.settings,
             "s3": self.s3,
             "transcribe": self.transcribe,
@@ -211,7 +213,9 @@ class Simulation:
             except Exception as error:  # what Powertools' BatchProcessor does: fail the item
                 self._error(error)
                 failed.add(record.message_id)
-        done = [(r["messageId"], r["receiptHandle"]) for r in records if r["messageId"] not in failed]
+        done = [
+            (r["messageId"], r["receiptHandle"]) for r in records if r["messageId"] not in failed
+        ]
         if done:
             delete_finished(self.sqs, queue_url_from_arn(records[0]["eventSourceARN"]), done)
         if admitted:
@@ -288,8 +292,11 @@ class Simulation:
 
     def _waiting(self) -> int:
         """Uploads not yet in Transcribe nor ended: unrecorded messages plus the backlog."""
-        return self.arrived - self.store.created + self.store.count(ji.PENDING) + (
-            self.store.count(ji.QUEUED) - self._queued_in_transcribe()
+        return (
+            self.arrived
+            - self.store.created
+            + self.store.count(ji.PENDING)
+            + (self.store.count(ji.QUEUED) - self._queued_in_transcribe())
         )
 
     def _queued_in_transcribe(self) -> int:
@@ -313,7 +320,7 @@ class Simulation:
         scenario = self.scenario
         self.uploads = scenario.uploads()
         for upload in self.uploads:
-            self.loop.at(upload.arrives_s, lambda u=upload: self._arrive(u))
+            self.loop.at(upload.arrives_s, partial(self._arrive, upload))
         self.loop.at(scenario.reconcile_minutes * 60.0, self._reconcile)
         bound = self.lower_bound_s()
         cap = max_virtual_s if max_virtual_s is not None else 10 * bound + 86_400.0
@@ -384,8 +391,6 @@ class Simulation:
 
 
 def _json(body: Mapping[str, Any]) -> str:
-    import json
-
     return json.dumps(body)
 
 

@@ -108,9 +108,7 @@ class MemoryS3:
             data = data[int(first) : int(last) + 1]
         return {"Body": _Body(data), "VersionId": obj.version_id, "ContentLength": len(data)}
 
-    def head_object(
-        self, *, Bucket: str, Key: str, VersionId: str | None = None
-    ) -> dict[str, Any]:
+    def head_object(self, *, Bucket: str, Key: str, VersionId: str | None = None) -> dict[str, Any]:
         self._calls.count(S3, "HeadObject")
         obj = self._find("HeadObject", Bucket, Key, VersionId)
         return {"VersionId": obj.version_id, "ContentLength": obj.size, "ETag": f'"{obj.etag}"'}

@@ -71,7 +71,8 @@ class Scenario:
             if self.arrival == "clinic_day":
                 t += rng.expovariate(rate)
             minutes = min(
-                self.max_audio_min, max(self.min_audio_min, rng.lognormvariate(mu, self.audio_sigma))
+                self.max_audio_min,
+                max(self.min_audio_min, rng.lognormvariate(mu, self.audio_sigma)),
             )
             valid = rng.random() >= self.invalid_fraction
             folder = "conversation" if i % 3 else "dictation"

@@ -19,7 +19,7 @@ from typing import Any
 from devkit.lambda_events import sqs_record
 from devkit.simulation.calls import CallCounter
 from devkit.simulation.clock import EventLoop, VirtualClock
-from devkit.simulation.faults import SimulatedCrash
+from devkit.simulation.faults import SimulatedCrash, client_error
 from pipeline.ingest_queue import queue_url_from_arn
 
 SQS = "sqs"
@@ -118,14 +118,17 @@ class MemorySqs:
         self._calls = calls
         self._by_url = {queue.url: queue for queue in queues}
 
-    def delete_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+    def delete_message_batch(
+        self, *, QueueUrl: str, Entries: list[dict[str, str]]
+    ) -> dict[str, Any]:
         self._calls.count(SQS, "DeleteMessageBatch")
         if len(Entries) > 10:
-            from devkit.simulation.faults import client_error
-
-            raise client_error("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "DeleteMessageBatch")
+            raise client_error(
+                "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "DeleteMessageBatch"
+            )
         queue = self._by_url[QueueUrl]
-        successful, failed = [], []
+        successful: list[dict[str, str]] = []
+        failed: list[dict[str, str]] = []
         for entry in Entries:
             # SQS accepts a stale handle of a message already gone; what matters is that the
             # message is not delivered again.

@@ -17,6 +17,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from devkit.simulation.calls import CallCounter
+from devkit.simulation.faults import client_error
 from pipeline import job_index as ji
 from pipeline.capacity import CAPACITY_KEY, CapacityState, Claim, rate_key
 
@@ -33,8 +34,9 @@ def _without_none(value: Any) -> Any:
 
 
 def _copy(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A reader's own copy (nested maps too), as a fresh GetItem answer would be."""
-    return {k: _without_none(v) if isinstance(v, Mapping | list) else v for k, v in item.items()}
+    """A reader's own copy, as a fresh GetItem answer would be (stored values hold no None
+    already; one level of copying keeps a reader's changes out of the store)."""
+    return {k: v.copy() if type(v) in (dict, list) else v for k, v in item.items()}
 
 
 class ItemStore:
@@ -69,7 +71,7 @@ class ItemStore:
         old = item.get("status")
         item.update(changes)
         new = item.get("status")
-        if old != new and "created_at" in item:
+        if old != new and new is not None and "created_at" in item:
             if old is not None:
                 self.status_view(old).remove((item["created_at"], name))
             self.status_view(new).add((item["created_at"], name))
@@ -97,8 +99,6 @@ class MemoryTable:
                 "writes through JobIndex or the capacity ledger"
             )
         self._calls.count(DYNAMODB, "UpdateItem")
-        from devkit.simulation.faults import client_error
-
         name = request["Key"]["job_name"]
         item = self._store.items.get(name)
         if item is None or item.get("status") not in ji.OPEN_STATUSES:
@@ -158,7 +158,9 @@ class MemoryJobIndex(ji.JobIndex):
         item = self.store.items.get(job_name)
         if item is None or item.get("status") not in ji.PREDECESSORS[to]:
             return False
-        self.store.update(job_name, {**_without_none(dict(fields or {})), "status": to, "updated_at": now})
+        self.store.update(
+            job_name, {**_without_none(dict(fields or {})), "status": to, "updated_at": now}
+        )
         return True
 
     def by_status(
@@ -239,7 +241,12 @@ class MemoryLedger:
             return Claim.RATE_LIMITED
         self._store.update(
             job_name,
-            {**_without_none(dict(fields)), "status": ji.QUEUED, "updated_at": now, "attempts": attempt},
+            {
+                **_without_none(dict(fields)),
+                "status": ji.QUEUED,
+                "updated_at": now,
+                "attempts": attempt,
+            },
         )
         counter = self._counter()
         counter["in_flight"] = counter.get("in_flight", 0) + 1

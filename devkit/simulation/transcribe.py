@@ -145,7 +145,10 @@ class MemoryTranscribe:
 
     def _transcript(self, job: SimulatedJob) -> bytes:
         settings = job.request.get("Settings") or {}
-        shape = (bool(settings.get("ShowSpeakerLabels")), bool(settings.get("ChannelIdentification")))
+        shape = (
+            bool(settings.get("ShowSpeakerLabels")),
+            bool(settings.get("ChannelIdentification")),
+        )
         if shape not in self._transcripts:
             transcript = make_transcript(
                 job_name="simulated",
