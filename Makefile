@@ -6,6 +6,10 @@ PYTHON ?= python3
 ENV ?= dev
 FILES ?=
 ARGS ?=
+# make demo / make local: the job type of your FILES (dictation or conversation), and the
+# local stack's port on 127.0.0.1 (0: any free one).
+TYPE ?=
+PORT ?= 4577
 # jsii runs on the Node 22 that package.json pins, and `cdk` is the pinned CLI.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
@@ -51,7 +55,12 @@ simulate: install
 	$(BIN)/python bench/simulate.py
 
 demo: install
-	$(BIN)/python -m devkit.demo $(ARGS) $(FILES)
+	$(BIN)/python -m devkit.demo $(if $(TYPE),--type $(TYPE)) $(ARGS) $(FILES)
+
+# The emulator as a server with the pipeline live behind it, until Ctrl-C.
+.PHONY: local
+local: install
+	$(BIN)/python -m devkit.local_stack --port $(PORT) $(if $(TYPE),--type $(TYPE)) $(ARGS) $(FILES)
 
 clean:
-	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output sim-output
+	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output local-stack sim-output
