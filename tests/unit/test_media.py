@@ -788,7 +788,9 @@ VALID_SAMPLES = {
     "mp4-tracks": mp4_header_bytes(
         tracks=[
             mp4_video_track(),
-            mp4_audio_track(config=aac_config(sample_rate=24000, sbr_rate=48000, signalling="x")),
+            mp4_audio_track(
+                config=aac_config(sample_rate=24000, sbr_rate=48000, signalling="compatible")
+            ),
         ]
     ),
     "webm": webm_header_bytes(),
