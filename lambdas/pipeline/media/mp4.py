@@ -11,6 +11,7 @@ track is a video or an image sequence: rejected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -112,7 +113,9 @@ def _movie(header: bytes, size: int) -> _Movie:
         if found is None:
             return movie  # moov comes after the media: past the bytes read
         body, end = found
+        reached = body
         for kind, child, child_end in _boxes(header, body, end):
+            reached = child_end
             if kind == b"mvhd":
                 movie.duration_s = _header_duration(header, child)
                 movie.timescale = uint(U32BE, header, child + (20 if header[child] == 1 else 12))
@@ -120,7 +123,7 @@ def _movie(header: bytes, size: int) -> _Movie:
                 if child_end > len(header):
                     return movie  # cut by the end of the bytes read
                 movie.tracks.append(_track(header, child, child_end))
-        movie.complete = end <= len(header)
+        movie.complete = reached == end <= len(header)  # every box read, none malformed
     except Truncated:
         pass  # a box cut short: keep what was read
     return movie
@@ -195,7 +198,8 @@ def _sample_entry(data: bytes, body: int, end: int) -> tuple[int | None, int | N
     if version == 1:  # QuickTime sound description v1: 16 more bytes
         children += 16
     elif version == 2:  # v2: the rate as a double and the channels as 32 bits
-        rate = round(float(unpack(F64BE, data, at + 32)[0]))
+        exact = float(unpack(F64BE, data, at + 32)[0])
+        rate = round(exact) if math.isfinite(exact) and 0 < exact < 1e7 else None
         channels = uint(U32BE, data, at + 40)
         children += 36
     boxes = {
