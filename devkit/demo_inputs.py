@@ -64,21 +64,22 @@ def audio_files(paths: list[Path]) -> list[Path]:
 
 def unique_keys(files: list[Path], job_type: str | None = None) -> list[LocalFile]:
     """Keys under the type's folder (`dictation/`, `conversation/`, else `uploads/`) made of
-    the shortest tail of each path that no other file of the run shares."""
+    the shortest tail of each path that no other file of the run shares. Two keys of the
+    same depth differ by construction, and keys of different depths have different
+    numbers of `/`, so every key is unique."""
     if job_type not in TYPE_FOLDERS:
         raise DemoInputError(f"type {job_type!r}: choose dictation or conversation")
     folder = TYPE_FOLDERS[job_type]
-    parts = [p.resolve().parts for p in files]
-    depth = 1
-    while True:
-        tails = [tuple(x[-depth:]) for x in parts]
-        if len(set(tails)) == len(tails) or depth >= max((len(x) for x in parts), default=1):
-            break
-        depth += 1
-    return [
-        LocalFile(path=path, key=str(PurePosixPath(folder, *[t for t in tail if t != "/"])))
-        for path, tail in zip(files, tails, strict=True)
-    ]
+    parts = [p.resolve().parts[1:] for p in files]  # without the root "/"
+    keys = []
+    for mine in parts:
+        depth = 1
+        while depth < len(mine) and any(
+            other is not mine and other[-depth:] == mine[-depth:] for other in parts
+        ):
+            depth += 1
+        keys.append(str(PurePosixPath(folder, *mine[-depth:])))
+    return [LocalFile(path=path, key=key) for path, key in zip(files, keys, strict=True)]
 
 
 def local_uploads(words: list[str], job_type: str | None = None) -> list[LocalFile]:

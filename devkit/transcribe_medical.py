@@ -18,7 +18,6 @@ scripts, or a generic consultation), never from the audio.
 
 from __future__ import annotations
 
-import inspect
 import json
 import posixpath
 import threading
@@ -35,8 +34,6 @@ from moto.transcribe.models import FakeMedicalTranscriptionJob
 from devkit.transcript_samples import make_transcript
 
 MODEL_NAME = "transcribe::medicaltranscriptionjob"
-# devkit/transcript_samples.py is gaining a duration parameter; pass it once it exists.
-_TRANSCRIPT_TAKES_DURATION = "duration_s" in inspect.signature(make_transcript).parameters
 DEFAULT_ACCOUNT = "123456789012"
 
 GENERIC_CONVERSATION: tuple[tuple[int, str], ...] = (
@@ -321,9 +318,8 @@ class TranscribeMedicalEmulator:
             else None,
             "account_id": self.account_id,
             "identify_phi": self.requests.get(job_name, StartRequest(job_name)).identify_phi,
+            "duration_s": self.media_duration(job_name),  # the words never run past the audio
         }
-        if _TRANSCRIPT_TAKES_DURATION:  # the words never run past the audio
-            options["duration_s"] = self.media_duration(job_name)
         transcript = make_transcript(job_name=job_name, utterances=lines, **options)
         key = f"medical/{job_name}.json"
         put: dict[str, Any] = {
