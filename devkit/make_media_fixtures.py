@@ -35,7 +35,9 @@ from devkit.media_samples import amr_bytes
 HEADER_BYTES = 65536  # pipeline.media.HEADER_BYTES: what the start-job Lambda reads
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "media"
 TOOLS = ("ffmpeg", "ffprobe", "lame", "flac", "opusenc", "oggenc")
-QUIET = ("-hide_banner", "-loglevel", "error", "-y", "-bitexact")
+QUIET = ("-hide_banner", "-loglevel", "error", "-y")
+# No version strings, random stream serials or UIDs: the same tools make the same bytes
+BITEXACT = ("-fflags", "+bitexact", "-flags", "+bitexact")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ def run(command: list[str]) -> bytes:
 
 
 def ffmpeg(*arguments: str) -> list[str]:
-    return ["ffmpeg", *QUIET, *arguments]
+    """An ffmpeg command; the last argument is the output."""
+    return ["ffmpeg", *QUIET, *arguments[:-1], *BITEXACT, arguments[-1]]
 
 
 def make_all(work: Path) -> list[tuple[Fixture, Path]]:
@@ -129,11 +132,30 @@ def make_all(work: Path) -> list[tuple[Fixture, Path]]:
     # Ogg: Vorbis baseline, Opus named .opus, and a video-only Ogg
     add(
         Fixture("ogg-vorbis-16k-mono.ogg", "Ogg Vorbis baseline", ("duration_s",)),
-        ["oggenc", "--quiet", "-q", "0", "-o", w("ogg-vorbis-16k-mono.ogg"), str(wav)],
+        [
+            "oggenc",
+            "--quiet",
+            "--serial",
+            "1",
+            "-q",
+            "0",
+            "-o",
+            w("ogg-vorbis-16k-mono.ogg"),
+            str(wav),
+        ],
     )
     add(
         Fixture("opus-16k-source.opus", "Ogg Opus named .opus", ("duration_s",)),
-        ["opusenc", "--quiet", "--bitrate", "16", str(wav), w("opus-16k-source.opus")],
+        [
+            "opusenc",
+            "--quiet",
+            "--serial",
+            "1",
+            "--bitrate",
+            "16",
+            str(wav),
+            w("opus-16k-source.opus"),
+        ],
     )
     add(
         Fixture("ogg-theora-video-only.ogg", "Ogg with no audio stream"),
