@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks import constants, permissions
 from stacks.config import EnvironmentConfig
-from stacks.function import PipelineFunction, function_environment
+from stacks.function import PipelineFunction, Placement, function_environment
 from stacks.storage import Storage, encrypted_queue
 
 
@@ -31,11 +31,26 @@ class Completion(Construct):
         *,
         config: EnvironmentConfig,
         storage: Storage,
+        placement: Placement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         key = storage.key
         output = storage.output_bucket
         environment = function_environment(config=config, storage=storage)
+        # The dispatcher runs in both completion functions: a job that ends frees a slot.
+        dispatch = permissions.dispatch(
+            self,
+            job_name_prefix=config.job_name_prefix,
+            input_bucket=storage.input_bucket,
+            output_bucket=output,
+            table=storage.job_table,
+            key=key,
+        )
+        finish = [
+            permissions.read_objects(output, constants.TRANSCRIPT_PREFIX, "ReadTranscripts"),
+            permissions.write_objects(output, [constants.DOCUMENTS_PREFIX], "WriteDocuments"),
+            permissions.job_index_items(storage.job_table),
+        ]
 
         # Post-process: events EventBridge could not deliver and async invokes that kept failing.
         self.dead_letter_queue = encrypted_queue(
@@ -48,18 +63,13 @@ class Completion(Construct):
             handler=constants.POST_PROCESS_HANDLER,
             description="Turns finished Transcribe Medical jobs into documents and index state",
             key=key,
-            statements=[
-                permissions.get_medical_job(self, config.job_name_prefix),
-                permissions.read_objects(output, constants.TRANSCRIPT_PREFIX, "ReadTranscripts"),
-                permissions.write_objects(output, [constants.DOCUMENTS_PREFIX], "WriteDocuments"),
-                permissions.use_key(key),
-                permissions.job_index_items(storage.job_table),
-            ],
+            statements=[*dispatch, *finish],
             environment=environment,
             reserved_concurrency=config.post_process_reserved_concurrency,
             timeout=constants.POST_PROCESS_TIMEOUT,
             memory_size=constants.POST_PROCESS_MEMORY_MB,
             dead_letter_queue=self.dead_letter_queue,
+            placement=placement,
         )
         self.post_process_function = self.post_process.function
 
@@ -96,54 +106,62 @@ class Completion(Construct):
             handler=constants.RECONCILE_HANDLER,
             description="Polls open Transcribe Medical jobs and finishes or restarts them",
             key=key,
-            statements=[
-                permissions.get_medical_job(self, config.job_name_prefix),
-                permissions.start_medical_job(output_bucket=output, key=key),
-                *permissions.read_input(storage.input_bucket),
-                permissions.read_objects(output, constants.TRANSCRIPT_PREFIX, "ReadTranscripts"),
-                permissions.write_objects(
-                    output,
-                    [constants.TRANSCRIPT_PREFIX, constants.DOCUMENTS_PREFIX],
-                    "WriteTranscriptsAndDocuments",
-                ),
-                permissions.use_key(key),
-                permissions.job_index_items(storage.job_table),
-                permissions.query_index(storage.job_table, constants.TABLE_INDEX_BY_STATUS),
-            ],
+            statements=[*dispatch, *finish],
             environment=environment,
-            reserved_concurrency=constants.RECONCILE_RESERVED_CONCURRENCY,
+            # No reservation (it would fail the deploy on an account with a Lambda limit of 10):
+            # the schedule invokes it every few minutes and a run ends well within that.
+            reserved_concurrency=None,
             timeout=constants.RECONCILE_TIMEOUT,
             memory_size=constants.RECONCILE_MEMORY_MB,
             dead_letter_queue=self.reconcile_dead_letter_queue,
+            placement=placement,
         )
         self.reconcile_function = self.reconcile.function
 
-        # The role EventBridge Scheduler invokes the reconciler with. CDK adds the invoke and
-        # sqs:SendMessage grants; the dead-letter queue is on our key, so it also needs the key.
+        # The role EventBridge Scheduler invokes the reconciler with, trusted only for this
+        # stack's schedule group (confused deputy: aws:SourceAccount and aws:SourceArn). Its
+        # statements are all written here: CDK's target would also grant '<function>:*'.
+        stack = Stack.of(self)
+        self.schedule_group = scheduler.ScheduleGroup(self, "ScheduleGroup")
         self.scheduler_role = iam.Role(
             self,
             "SchedulerRole",
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": stack.account,
+                        "aws:SourceArn": self.schedule_group.schedule_group_arn,
+                    }
+                },
             ),
             description=f"Runs the reconciler on schedule ({config.stack_name})",
-            inline_policies={
-                "Access": iam.PolicyDocument(
-                    statements=[
-                        iam.PolicyStatement(
-                            sid="WriteEncryptedDeadLetterQueue",
-                            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                            resources=[key.key_arn],
-                        )
-                    ]
-                )
-            },
+        )
+        self.scheduler_policy = iam.ManagedPolicy(
+            self,
+            "SchedulerPolicy",
+            description=f"What the reconcile schedule may do ({config.stack_name})",
+            statements=[
+                permissions.invoke_function(self.reconcile_function),
+                permissions.send_to_queue(
+                    self.reconcile_dead_letter_queue, "ScheduleDeadLetterQueue"
+                ),
+                iam.PolicyStatement(
+                    sid="WriteEncryptedDeadLetterQueue",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"sqs.{stack.region}.amazonaws.com"}
+                    },
+                ),
+            ],
+            roles=[self.scheduler_role],
         )
         self.schedule = scheduler.Schedule(
             self,
             "ReconcileSchedule",
             description=f"Runs the reconciler every {config.reconcile_interval_minutes} minutes",
+            schedule_group=self.schedule_group,
             schedule=scheduler.ScheduleExpression.rate(
                 Duration.minutes(config.reconcile_interval_minutes)
             ),
@@ -152,6 +170,7 @@ class Completion(Construct):
                 dead_letter_queue=self.reconcile_dead_letter_queue,
                 retry_attempts=constants.RECONCILE_RETRY_ATTEMPTS,
                 max_event_age=constants.RECONCILE_MAX_EVENT_AGE,
-                role=self.scheduler_role,
+                role=self.scheduler_role.without_policy_updates(),
             ),
         )
+        self.schedule.node.add_dependency(self.scheduler_policy)

@@ -1,7 +1,7 @@
 """cdk-nag acknowledgements, all in one place.
 
 Each is made on the narrowest construct that raises the finding (the bucket, the function, the
-role's own CloudFormation resource or its default policy), names the exact finding (wildcard
+role's managed policy), names the exact finding (wildcard
 findings carry the resource or action they are about) and says why it stands. A finding that is
 not listed here fails synth: new wildcards, buckets or functions must be fixed or argued here.
 """
@@ -13,11 +13,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 from stacks import constants, permissions
+from stacks.backup import BACKUP_POLICY_NAMES
 
 if TYPE_CHECKING:
     from stacks.transcription_stack import TranscriptionStack
@@ -27,7 +27,7 @@ NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a
 
 XRAY = (
     "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions "
-    "(AWS requires Resource '*'); CDK adds exactly these two for Tracing.ACTIVE."
+    "(AWS requires Resource '*'); the functions trace actively (Tracing.ACTIVE)."
 )
 START_JOB = (
     "transcribe:StartMedicalTranscriptionJob has no resource type, so Resource '*' is the only "
@@ -35,38 +35,39 @@ START_JOB = (
     "stack's output bucket, transcribe:OutputEncryptionKMSKeyId = this stack's key ARN, "
     "transcribe:OutputKey like 'medical/*'."
 )
-KMS_DATA_KEYS = (
-    "kms:GenerateDataKey* is GenerateDataKey and GenerateDataKeyWithoutPlaintext, which S3 (bucket "
-    "keys), DynamoDB, SQS and Transcribe use for envelope encryption; the resource is this stack's "
-    "one key ARN."
-)
 INPUT_OBJECTS = (
-    "Uploads have arbitrary keys (dictation/, conversation/, any path), so reading them needs "
-    "'<input bucket ARN>/*'; only this stack's input bucket, read-only (GetObject, "
+    "Uploads have arbitrary keys (dictation/, conversation/, any path), and every function runs "
+    "the dispatcher, which reads the upload and lets Transcribe read it with the caller's "
+    "permissions: '<input bucket ARN>/*' of this stack's input bucket only, read-only (GetObject, "
     "GetObjectVersion)."
 )
 TRANSCRIBE_OUTPUT = (
-    "Transcribe writes medical/<job_name>.json with the starting role's permissions, and it is "
-    "read back from there; job names are generated, so the grant is the medical/ prefix of "
-    "this stack's output bucket, nothing else in it."
+    "Transcribe writes medical/<job_name>.json with the starting role's permissions (every "
+    "function may start jobs through the dispatcher), and the completion path reads it back; job "
+    "names are generated, so the grant is the medical/ prefix of this stack's output bucket."
 )
 DOCUMENTS = (
-    "Derived documents are written under transcripts/<input key without extension>/ (contract 3); "
-    "input keys are arbitrary, so the grant is the transcripts/ prefix of this stack's output "
-    "bucket."
+    "Derived documents are written under transcripts/<input key>/<version>/ (contract 3); input "
+    "keys are arbitrary, so the grant is the transcripts/ prefix of this stack's output bucket."
+)
+VPC_ACCESS = (
+    "With vpc on, Lambda attaches the function to its subnets through network interfaces it "
+    "creates with the execution role; these EC2 actions (AWSLambdaVPCAccessExecutionRole's) "
+    "support no narrower resource than '*'."
 )
 NO_VPC = (
-    "No VPC, on purpose: the function talks only to AWS service APIs (S3, DynamoDB, Transcribe, "
-    "KMS, SQS, X-Ray, CloudWatch) and to no private resource (no database, host or endpoint "
-    "inside a VPC). Every call is authorized by this function's own least-privilege role and "
-    "carried over TLS (the buckets and queues deny non-TLS requests); data at rest is encrypted "
-    "with the stack's KMS key. A VPC would add NAT or interface endpoints and ENIs to manage "
-    "without putting any resource behind a network boundary."
+    "No VPC in this environment (setting vpc: false): the function talks only to AWS service APIs "
+    "(S3, DynamoDB, Transcribe, SQS, X-Ray) and to no private resource. Every call is authorized "
+    "by the function's own least-privilege role and carried over TLS (buckets and queues deny "
+    "non-TLS requests); data at rest is on the stack's KMS key. Set vpc: true to run it in "
+    "isolated subnets with VPC endpoints."
 )
-INLINE_POLICY = (
-    "The role's statements are written for this one principal and share its lifecycle (the 1:1 "
-    "case AWS recommends inline policies for); a customer-managed policy could be attached to "
-    "other principals. No AWS managed policy is attached; tests assert the exact statements."
+NO_RESERVED_CONCURRENCY = (
+    "Reserved concurrency is off by default on purpose: a new account may have a Lambda limit of "
+    "10, and any reservation then fails the deploy. The start function is paced by its SQS event "
+    "source's maximum concurrency and the dispatcher (this stack's share of the Transcribe quota "
+    "and start rate); start_reserved_concurrency / post_process_reserved_concurrency reserve "
+    "some where the account allows it."
 )
 RUNTIME = (
     f"Every function uses {constants.LAMBDA_RUNTIME.name} (stacks/constants.py), matching the "
@@ -81,25 +82,39 @@ START_DLQ = (
     "which is encrypted and alarmed."
 )
 NO_REPLICATION = (
-    "Single Region by design: Transcribe Medical reads media from a bucket in its own Region. "
-    "Versioning, noncurrent-version retention and RemovalPolicy.RETAIN protect against deletion "
-    "and overwrite; replicating PHI to a second Region (its key, bucket and BAA scope) is a "
-    "deployment decision outside this stack."
+    "No cross-Region replication in this environment (the replica_* settings are unset): "
+    "Transcribe Medical reads media from a bucket in its own Region, and versioning, "
+    "noncurrent-version retention and RemovalPolicy.RETAIN protect against deletion and "
+    "overwrite. Set replica_input_bucket_arn, replica_output_bucket_arn and replica_kms_key_arn "
+    "to replicate."
+)
+LOG_BUCKET_REPLICATION = (
+    "The access-log bucket holds S3 server access logs (and VPC flow logs), which quote object "
+    "keys: copying them to a second Region would spread PHI for no recovery benefit (the data "
+    "they describe is in the versioned, retained buckets); they expire after "
+    "access_log_expiration_days."
 )
 LOG_BUCKET_SSE_S3 = (
     "S3 server access logging delivers only to a target bucket with SSE-S3 (AES256) default "
-    "encryption; SSE-KMS there makes log delivery fail. This bucket holds access logs only (no "
-    "audio, no transcripts), blocks public access, denies non-TLS requests and is versioned."
+    "encryption; SSE-KMS there makes log delivery fail. The logs quote object keys (PHI): the "
+    "bucket blocks public access, denies non-TLS requests, is versioned and retained, and its "
+    "objects expire after access_log_expiration_days."
 )
 TABLE_BACKUP = (
-    "Point-in-time recovery is on (continuous backups, restore to any second of the last 35 "
-    "days; asserted in tests). The index holds job metadata, not audio or transcripts, which "
-    "live in versioned, retained buckets. Longer-term AWS Backup plans (vault, schedule, "
-    "retention) are an account-level decision left to the deployment."
+    "No AWS Backup plan in this environment (backup_plan: false): point-in-time recovery is on "
+    "(restore to any second of the last 35 days; asserted in tests) and the table holds job "
+    "metadata, not audio or transcripts. Set backup_plan: true for daily recovery points in a "
+    "vault on the stack's key."
 )
-SCHEDULER_INVOKE = (
-    "CDK's scheduler LambdaInvoke target grants lambda:InvokeFunction on the reconcile function "
-    "and '<its ARN>:*' (its versions and aliases): one function, nothing else."
+DEFAULT_SECURITY_GROUP = (
+    "Nothing uses the VPC's default security group: functions and endpoints each have their own. "
+    "Closing it needs CDK's custom-resource Lambda (another function and role in the stack) "
+    "because CloudFormation cannot edit the default group's rules."
+)
+BACKUP_MANAGED_POLICIES = (
+    "AWS Backup's own service-role policies (backup, restore, and the S3 pair S3 backups require), "
+    "attached to the backup selection's role that only backup.amazonaws.com can assume; AWS "
+    "maintains them as the services' backup APIs change."
 )
 NOTIFICATIONS_MANAGED_POLICY = (
     "CDK's Custom::S3BucketNotifications handler (from Bucket.add_event_notification) always "
@@ -109,67 +124,72 @@ NOTIFICATIONS_MANAGED_POLICY = (
 )
 NOTIFICATIONS_INLINE_POLICY = (
     "CDK's bucket-notification handler policy: s3:PutBucketNotification on the input bucket "
-    "only, attached to the handler's own role."
+    "only, attached to the handler's own role, created and deleted with it."
 )
+BOTH_PACKS = ("HIPAA.Security", "NIST.800.53.R5")
 
 
 def acknowledge(stack: TranscriptionStack) -> None:
     """Acknowledge every cdk-nag finding this stack keeps, with its reason."""
+    config = stack.config
     storage, ingest, completion = stack.storage, stack.ingest, stack.completion
-    prefix = stack.config.job_name_prefix
+    prefix = config.job_name_prefix
     job_arn = permissions.medical_job_arn(stack, prefix)
     job_prefix_reason = (
         "Transcribe Medical job ARNs end in the job name; the wildcard is only the suffix after "
-        f"this stack's job-name prefix '{prefix}' (config rejects environment prefixes that "
-        "begin one another), so only this stack's jobs match."
+        f"this stack's job-name prefix '{prefix}' (config rejects environment prefixes that are "
+        "equal or begin one another), so only this stack's jobs match."
     )
+    star_reason = " ".join([XRAY, START_JOB, *([VPC_ACCESS] if config.vpc else [])])
     input_objects = storage.input_bucket.arn_for_objects("*")
     medical = storage.output_bucket.arn_for_objects(f"{constants.TRANSCRIPT_PREFIX}*")
     documents = storage.output_bucket.arn_for_objects(f"{constants.DOCUMENTS_PREFIX}*")
 
     # Storage.
-    _ack(storage.access_log_bucket, "HIPAA.Security-S3DefaultEncryptionKMS", LOG_BUCKET_SSE_S3)
-    for bucket in (storage.access_log_bucket, storage.input_bucket, storage.output_bucket):
-        _ack(bucket, "HIPAA.Security-S3BucketReplicationEnabled", NO_REPLICATION)
-    _ack(storage.job_table, "HIPAA.Security-DynamoDBInBackupPlan", TABLE_BACKUP)
+    _ack_both(storage.access_log_bucket, "S3DefaultEncryptionKMS", LOG_BUCKET_SSE_S3)
+    _ack_both(storage.access_log_bucket, "S3BucketReplicationEnabled", LOG_BUCKET_REPLICATION)
+    if not config.replication:
+        for bucket in (storage.input_bucket, storage.output_bucket):
+            _ack_both(bucket, "S3BucketReplicationEnabled", NO_REPLICATION)
+    if not config.backup_plan:
+        _ack_both(storage.job_table, "DynamoDBInBackupPlan", TABLE_BACKUP)
+    if stack.network is not None:
+        _ack_both(stack.network.vpc, "VPCDefaultSecurityGroupClosed", DEFAULT_SECURITY_GROUP)
+    if stack.backup is not None:
+        for name in BACKUP_POLICY_NAMES:
+            _ack(_cfn(stack.backup.role), _managed_policy_finding(name), BACKUP_MANAGED_POLICIES)
 
-    # The three functions: what all share, then each role's own wildcards.
-    functions = (ingest.start, completion.post_process, completion.reconcile)
-    for fn in functions:
+    # The three functions run the dispatcher: the same wildcards in each one's managed policy.
+    reservations = {
+        ingest.start: config.start_reserved_concurrency,
+        completion.post_process: config.post_process_reserved_concurrency,
+        completion.reconcile: None,
+    }
+    for fn, reserved in reservations.items():
         _ack(fn.function, "AwsSolutions-L1", RUNTIME)
-        _ack(fn.function, "HIPAA.Security-LambdaInsideVPC", NO_VPC)
-        _ack(fn.role, "HIPAA.Security-IAMNoInlinePolicy", INLINE_POLICY)
-        _ack(_default_policy(fn.role), _wildcard_resource(stack, "*"), XRAY)
-        _ack(_cfn(fn.role), "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", KMS_DATA_KEYS)
-        _ack(_cfn(fn.role), _wildcard_resource(stack, job_arn), job_prefix_reason)
-    _ack(ingest.start_function, "HIPAA.Security-LambdaDLQ", START_DLQ)
-    for fn in (ingest.start, completion.reconcile):
-        _ack(_cfn(fn.role), _wildcard_resource(stack, "*"), START_JOB)
-        _ack(_cfn(fn.role), _wildcard_resource(stack, input_objects), INPUT_OBJECTS)
-    for fn in functions:
-        _ack(_cfn(fn.role), _wildcard_resource(stack, medical), TRANSCRIBE_OUTPUT)
+        if not config.vpc:
+            _ack_both(fn.function, "LambdaInsideVPC", NO_VPC)
+        if reserved is None:
+            _ack_both(fn.function, "LambdaConcurrency", NO_RESERVED_CONCURRENCY)
+        policy = _cfn(fn.policy)
+        _ack(policy, _wildcard_resource(stack, "*"), star_reason)
+        _ack(policy, _wildcard_resource(stack, job_arn), job_prefix_reason)
+        _ack(policy, _wildcard_resource(stack, input_objects), INPUT_OBJECTS)
+        _ack(policy, _wildcard_resource(stack, medical), TRANSCRIBE_OUTPUT)
+    _ack_both(ingest.start_function, "LambdaDLQ", START_DLQ)
     for fn in (completion.post_process, completion.reconcile):
-        _ack(_cfn(fn.role), _wildcard_resource(stack, documents), DOCUMENTS)
-
-    # The scheduler's role.
-    _ack(completion.scheduler_role, "HIPAA.Security-IAMNoInlinePolicy", INLINE_POLICY)
-    _ack(
-        _default_policy(completion.scheduler_role),
-        _wildcard_resource(stack, f"{completion.reconcile_function.function_arn}:*"),
-        SCHEDULER_INVOKE,
-    )
+        _ack(_cfn(fn.policy), _wildcard_resource(stack, documents), DOCUMENTS)
 
     # CDK's bucket-notification custom resource.
     handler = stack.node.find_child(NOTIFICATIONS_HANDLER_ID)
     _ack(
         _cfn(handler.node.find_child("Role")),
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-        "AWSLambdaBasicExecutionRole]",
+        _managed_policy_finding("service-role/AWSLambdaBasicExecutionRole"),
         NOTIFICATIONS_MANAGED_POLICY,
     )
-    _ack(
+    _ack_both(
         _notifications(storage.input_bucket).node.find_child("HandlerPolicy"),
-        "HIPAA.Security-IAMNoInlinePolicy",
+        "IAMNoInlinePolicy",
         NOTIFICATIONS_INLINE_POLICY,
     )
 
@@ -187,6 +207,16 @@ def acknowledgements(scope: IConstruct) -> dict[str, dict[str, str]]:
     return found
 
 
+def _ack_both(construct: IConstruct, rule: str, reason: str) -> None:
+    """A rule the HIPAA and NIST 800-53 R5 packs share (same check, same resource)."""
+    for pack in BOTH_PACKS:
+        _ack(construct, f"{pack}-{rule}", reason)
+
+
+def _managed_policy_finding(name: str) -> str:
+    return f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{name}]"
+
+
 def _ack(construct: IConstruct, finding: str, reason: str) -> None:
     if not reason.strip():
         raise ValueError(f"acknowledging {finding} on {construct.node.path} needs a reason")
@@ -197,10 +227,6 @@ def _cfn(construct: IConstruct) -> IConstruct:
     child = construct.node.default_child
     assert child is not None, construct.node.path
     return child
-
-
-def _default_policy(role: iam.IRole) -> IConstruct:
-    return role.node.find_child("DefaultPolicy")
 
 
 def _notifications(bucket: s3.IBucket) -> IConstruct:

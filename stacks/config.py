@@ -24,6 +24,17 @@ ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 VOCABULARY_PATTERN = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SNS_TOPIC_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$"
+)
+S3_BUCKET_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+KMS_KEY_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/[0-9a-zA-Z-]{1,128}$"
+)
+# Access logs quote object keys (PHI): kept long enough to investigate an incident found late,
+# not for ever. Teams with a six-year audit-retention policy set 2192.
+DEFAULT_ACCESS_LOG_EXPIRATION_DAYS = 365
+REPLICA_KEYS = ("replica_input_bucket_arn", "replica_output_bucket_arn", "replica_kms_key_arn")
 
 
 class ConfigError(ValueError):
@@ -53,18 +64,37 @@ class EnvironmentConfig:
     input_expiration_days: int | None = None
     output_expiration_days: int | None = None
     noncurrent_version_expiration_days: int = 30
-    # Ingest: how fast uploads become jobs.
-    start_reserved_concurrency: int = 5
+    access_log_expiration_days: int = DEFAULT_ACCESS_LOG_EXPIRATION_DAYS
+    # Optional hardening: functions in a VPC, AWS Backup, cross-Region replication.
+    vpc: bool = False
+    backup_plan: bool = False
+    backup_retention_days: int = 35
+    replica_input_bucket_arn: str | None = None
+    replica_output_bucket_arn: str | None = None
+    replica_kms_key_arn: str | None = None
+    # Ingest and dispatch: how fast uploads become jobs. Reserved concurrency is off by default:
+    # a new account may have a Lambda limit of 10, and any reservation then fails the deploy.
+    start_reserved_concurrency: int | None = None
+    start_max_concurrency: int = 5
     start_batch_size: int = 5
     ingest_max_receive_count: int = 10
     concurrent_job_quota: int = 250
+    concurrent_job_share: int = 250
+    start_rate_per_second: int = 25
+    start_rate_quota: int = 25
     # Completion path.
     low_confidence_threshold: float = 0.5
     reconcile_interval_minutes: int = 5
     pending_restart_minutes: int = 30
-    post_process_reserved_concurrency: int = 10
+    post_process_reserved_concurrency: int | None = None
     # Monitoring.
     alarm_email: str | None = None
+    alarm_topic_arn: str | None = None
+    backlog_age_alarm_minutes: int = 240
+
+    @property
+    def replication(self) -> bool:
+        return self.replica_kms_key_arn is not None
 
     @property
     def stack_name(self) -> str:
@@ -85,6 +115,8 @@ class EnvironmentConfig:
             "INGEST_MAX_RECEIVES": str(self.ingest_max_receive_count),
             "LOW_CONFIDENCE_THRESHOLD": str(self.low_confidence_threshold),
             "PENDING_RESTART_MINUTES": str(self.pending_restart_minutes),
+            "CONCURRENT_JOB_SHARE": str(self.concurrent_job_share),
+            "START_RATE_PER_SECOND": str(self.start_rate_per_second),
         }
 
 
@@ -189,6 +221,18 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         "1 to 100 characters of letters, digits, '.', '_' or '-'",
     )
     assert prefix is not None
+    quota = r.required_integer("concurrent_job_quota", 250, 1, 10000)
+    rate_quota = r.required_integer("start_rate_quota", 25, 1, 1000)
+    alarm_email = r.pattern("alarm_email", None, EMAIL_PATTERN, "an email address")
+    alarm_topic_arn = r.pattern(
+        "alarm_topic_arn", None, SNS_TOPIC_ARN_PATTERN, "an SNS topic ARN (arn:aws:sns:...)"
+    )
+    if termination_protection and alarm_email is None and alarm_topic_arn is None:
+        raise ConfigError(
+            f"{r.path('alarm_email')} and {r.path('alarm_topic_arn')} are both unset; allowed: "
+            "an email address or an existing SNS topic ARN (required when termination_protection "
+            "is true, so that alarms reach a person)"
+        )
     return EnvironmentConfig(
         name=name,
         region=region,
@@ -211,18 +255,56 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         noncurrent_version_expiration_days=r.required_integer(
             "noncurrent_version_expiration_days", 30, 1, 36500
         ),
-        start_reserved_concurrency=r.required_integer("start_reserved_concurrency", 5, 1, 1000),
+        access_log_expiration_days=r.required_integer(
+            "access_log_expiration_days", DEFAULT_ACCESS_LOG_EXPIRATION_DAYS, 1, 36500
+        ),
+        vpc=r.boolean("vpc", False),
+        backup_plan=r.boolean("backup_plan", False),
+        backup_retention_days=r.required_integer("backup_retention_days", 35, 1, 36500),
+        **_replica(r),
+        start_reserved_concurrency=r.integer("start_reserved_concurrency", None, 1, 1000),
+        start_max_concurrency=r.required_integer("start_max_concurrency", 5, 2, 1000),
         start_batch_size=r.required_integer("start_batch_size", 5, 1, 10),
         ingest_max_receive_count=r.required_integer("ingest_max_receive_count", 10, 3, 1000),
-        concurrent_job_quota=r.required_integer("concurrent_job_quota", 250, 1, 10000),
+        concurrent_job_quota=quota,
+        concurrent_job_share=r.required_integer("concurrent_job_share", quota, 1, quota),
+        start_rate_per_second=r.required_integer(
+            "start_rate_per_second", rate_quota, 1, rate_quota
+        ),
+        start_rate_quota=rate_quota,
         low_confidence_threshold=r.fraction("low_confidence_threshold", 0.5),
         reconcile_interval_minutes=r.required_integer("reconcile_interval_minutes", 5, 1, 1440),
         pending_restart_minutes=r.required_integer("pending_restart_minutes", 30, 5, 10080),
-        post_process_reserved_concurrency=r.required_integer(
-            "post_process_reserved_concurrency", 10, 1, 1000
+        post_process_reserved_concurrency=r.integer(
+            "post_process_reserved_concurrency", None, 1, 1000
         ),
-        alarm_email=r.pattern("alarm_email", None, EMAIL_PATTERN, "an email address"),
+        alarm_email=alarm_email,
+        alarm_topic_arn=alarm_topic_arn,
+        backlog_age_alarm_minutes=r.required_integer("backlog_age_alarm_minutes", 240, 5, 10080),
     )
+
+
+def _replica(r: _Reader) -> dict[str, str | None]:
+    """Cross-Region replication: the two destination buckets and their key, all or none."""
+    values = {
+        "replica_input_bucket_arn": r.pattern(
+            "replica_input_bucket_arn", None, S3_BUCKET_ARN_PATTERN, "an S3 bucket ARN"
+        ),
+        "replica_output_bucket_arn": r.pattern(
+            "replica_output_bucket_arn", None, S3_BUCKET_ARN_PATTERN, "an S3 bucket ARN"
+        ),
+        "replica_kms_key_arn": r.pattern(
+            "replica_kms_key_arn", None, KMS_KEY_ARN_PATTERN, "a KMS key ARN"
+        ),
+    }
+    missing = [k for k, v in values.items() if v is None]
+    if missing and len(missing) < len(values):
+        raise r.fail(
+            missing[0],
+            f"set together with {', '.join(k for k in values if k not in missing)} "
+            f"(replication needs all of {', '.join(REPLICA_KEYS)})",
+        )
+    return values
 
 
 def load_environments(context: Any) -> list[EnvironmentConfig]:
@@ -240,12 +322,60 @@ def load_environments(context: Any) -> list[EnvironmentConfig]:
                 "allowed: a letter then up to 30 letters, digits or '-'"
             )
         envs.append(parse_environment(name, raw))
-    prefixes = [e.job_name_prefix for e in envs]
-    for env in envs:
-        if any(p != env.job_name_prefix and p.startswith(env.job_name_prefix) for p in prefixes):
-            raise ConfigError(
-                f'cdk.json context "{CONTEXT_KEY}.{env.name}.job_name_prefix" is '
-                f"{env.job_name_prefix!r}, which begins another environment's prefix; allowed: "
-                "prefixes that do not begin one another (the EventBridge rule filters by prefix)"
-            )
+    _check_prefixes(envs)
+    _check_shared_quotas(envs)
     return envs
+
+
+def _check_prefixes(envs: list[EnvironmentConfig]) -> None:
+    """Job names are unique per account and Region, and each stack's event rule and IAM grants
+    match its prefix: one prefix equal to or beginning another would let a stack see, start
+    or finish another environment's jobs."""
+    for env in envs:
+        for other in envs:
+            if other is not env and other.job_name_prefix.startswith(env.job_name_prefix):
+                relation = "equals" if other.job_name_prefix == env.job_name_prefix else "begins"
+                raise ConfigError(
+                    f'cdk.json context "{CONTEXT_KEY}.{env.name}.job_name_prefix" is '
+                    f"{env.job_name_prefix!r}, which {relation} environment {other.name}'s "
+                    f"{other.job_name_prefix!r}; allowed: prefixes that are distinct and do not "
+                    "begin one another (rules and grants match by prefix)"
+                )
+
+
+def sharing_groups(envs: list[EnvironmentConfig]) -> list[list[EnvironmentConfig]]:
+    """Environments that may run in one account and Region: same Region, and the same account
+    or no account (an unset account is whichever account the deploying shell has)."""
+    groups = []
+    for region in sorted({e.region for e in envs}):
+        in_region = [e for e in envs if e.region == region]
+        accounts: list[str | None] = [
+            *sorted({e.account for e in in_region if e.account is not None})
+        ] or [None]
+        for account in accounts:
+            group = [e for e in in_region if e.account in (account, None)]
+            if len(group) > 1:
+                groups.append(group)
+    return groups
+
+
+def _check_shared_quotas(envs: list[EnvironmentConfig]) -> None:
+    """Transcribe Medical's quotas are per account and Region: the environments that may share
+    them must split them, or together they start more than the account allows."""
+    for group in sharing_groups(envs):
+        names = ", ".join(e.name for e in group)
+        account = next((e.account for e in group if e.account), "unset")
+        where = f"{group[0].region}, account {account}"
+        for share_key, quota_key in (
+            ("concurrent_job_share", "concurrent_job_quota"),
+            ("start_rate_per_second", "start_rate_quota"),
+        ):
+            total = sum(getattr(e, share_key) for e in group)
+            quota = min(getattr(e, quota_key) for e in group)
+            if total > quota:
+                keys = " + ".join(f'"{CONTEXT_KEY}.{e.name}.{share_key}"' for e in group)
+                raise ConfigError(
+                    f"cdk.json context {keys} sum to {total}; allowed: at most {quota_key} "
+                    f"({quota}), because environments {names} may share one account and Region "
+                    f"({where})"
+                )

@@ -46,7 +46,6 @@ POST_PROCESS_TIMEOUT = Duration.minutes(5)
 POST_PROCESS_MEMORY_MB = 1024
 RECONCILE_TIMEOUT = Duration.minutes(5)
 RECONCILE_MEMORY_MB = 1024
-RECONCILE_RESERVED_CONCURRENCY = 1  # one reconciler at a time
 # EventBridge delivery to the post-process function before the event goes to its DLQ.
 COMPLETION_RETRY_ATTEMPTS = 8
 COMPLETION_MAX_EVENT_AGE = Duration.hours(6)
@@ -58,5 +57,18 @@ TRANSCRIBE_EVENT_SOURCE = "aws.transcribe"
 TRANSCRIBE_EVENT_DETAIL_TYPE = "Transcribe Job State Change"
 
 # Custom metrics the handlers emit (Powertools Metrics adds the `service` dimension).
-JOB_METRICS = ("JobsStarted", "JobsRejected", "JobsCompleted", "JobsFailed", "StartThrottled")
+JOB_COUNT_METRICS = (
+    "JobsUploaded",
+    "JobsStarted",
+    "JobsCompleted",
+    "JobsFailed",
+    "JobsRejected",
+    "StartThrottled",
+)
+AUDIO_MINUTES_METRIC = "AudioMinutes"
+BACKLOG_SIZE_METRIC = "BacklogSize"
+BACKLOG_AGE_METRIC = "OldestPendingAgeSeconds"
+IN_FLIGHT_METRIC = "JobsInFlight"
+RECONCILE_ERRORS_METRIC = "ReconcileErrors"
+POST_PROCESS_DURATION_METRIC = "PostProcessDurationMs"
 TAG_PROJECT = "MedicalTranscription"

@@ -1,7 +1,8 @@
 """Uploads become jobs: input bucket -> SQS ingest queue (+ DLQ) -> start-job Lambda.
 
-The queue is where a burst of uploads waits for Transcribe capacity (request rate, concurrent
-jobs): the start function's reserved concurrency and batch size set the pace.
+A message is done once its upload is recorded in the job index (PENDING is the backlog); the
+event source's maximum concurrency caps how many start invocations run at once, without
+reserving any of the account's Lambda concurrency.
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ from constructs import Construct
 
 from stacks import constants, permissions
 from stacks.config import EnvironmentConfig
-from stacks.function import PipelineFunction, function_environment
+from stacks.function import PipelineFunction, Placement, function_environment
 from stacks.storage import Storage, encrypted_queue
-
-# The event source mapping's scaling floor: Lambda allows 2 to 1000.
-MIN_EVENT_SOURCE_CONCURRENCY = 2
 
 
 @jsii.implements(s3.IBucketNotificationDestination)
@@ -70,6 +68,7 @@ class Ingest(Construct):
         *,
         config: EnvironmentConfig,
         storage: Storage,
+        placement: Placement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         key = storage.key
@@ -96,35 +95,31 @@ class Ingest(Construct):
             description="Validates uploads and starts Transcribe Medical jobs",
             key=key,
             statements=[
-                permissions.start_medical_job(output_bucket=storage.output_bucket, key=key),
-                permissions.get_medical_job(self, config.job_name_prefix),
-                *permissions.read_input(storage.input_bucket),
-                # Transcribe writes the transcript with the caller's permissions.
-                permissions.write_objects(
-                    storage.output_bucket, [constants.TRANSCRIPT_PREFIX], "TranscribeWritesOutput"
+                *permissions.dispatch(
+                    self,
+                    job_name_prefix=config.job_name_prefix,
+                    input_bucket=storage.input_bucket,
+                    output_bucket=storage.output_bucket,
+                    table=storage.job_table,
+                    key=key,
                 ),
-                permissions.use_key(key),
+                # Only the start path creates job items.
                 permissions.job_index_items(storage.job_table, create=True),
+                permissions.consume_queue(self.queue),
             ],
             environment=function_environment(config=config, storage=storage),
             reserved_concurrency=config.start_reserved_concurrency,
             timeout=constants.START_JOB_TIMEOUT,
             memory_size=constants.START_JOB_MEMORY_MB,
+            placement=placement,
         )
         self.start_function = self.start.function
 
-        # Polling no faster than the reserved concurrency allows keeps waiting messages from
-        # being throttled (and counted as receives toward the DLQ) just for waiting.
-        max_concurrency = (
-            config.start_reserved_concurrency
-            if config.start_reserved_concurrency >= MIN_EVENT_SOURCE_CONCURRENCY
-            else None
-        )
         self.event_source = event_sources.SqsEventSource(
             self.queue,
             batch_size=config.start_batch_size,
             report_batch_item_failures=True,
             max_batching_window=constants.INGEST_MAX_BATCHING_WINDOW,
-            max_concurrency=max_concurrency,
+            max_concurrency=config.start_max_concurrency,
         )
         self.start_function.add_event_source(self.event_source)

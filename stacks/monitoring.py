@@ -1,8 +1,14 @@
-"""Alarms (dead letters, function errors, failed jobs) to an encrypted SNS topic; a dashboard."""
+"""Alarms that reach a person, and a dashboard of the pipeline's flow.
+
+Alarms go to an SNS topic: the stack's own (encrypted, with an email subscription from
+`alarm_email`) or an existing one (`alarm_topic_arn`). An environment with termination
+protection must name one of the two (config refuses it otherwise); any other environment
+without either synthesizes with a warning, because its alarms would notify nobody.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_kms as kms
@@ -16,21 +22,27 @@ from stacks import constants
 from stacks.config import EnvironmentConfig
 
 PERIOD = Duration.minutes(5)
+NO_RECIPIENT_WARNING = (
+    "Alarms notify nobody: set alarm_email or alarm_topic_arn for this environment in cdk.json"
+)
 
 
-def job_metric(name: str) -> cloudwatch.Metric:
+def job_metric(
+    name: str, *, statistic: str = cloudwatch.Stats.SUM, label: str | None = None
+) -> cloudwatch.Metric:
     """A custom metric the handlers emit through Powertools Metrics."""
     return cloudwatch.Metric(
         namespace=constants.METRICS_NAMESPACE,
         metric_name=name,
         dimensions_map={"service": constants.SERVICE_NAME},
-        statistic=cloudwatch.Stats.SUM,
+        statistic=statistic,
         period=PERIOD,
+        label=label,
     )
 
 
 class Monitoring(Construct):
-    """Exposes `topic`, `alarms` (name -> Alarm), `dashboard`."""
+    """Exposes `topic` (ITopic), `alarms` (name -> Alarm), `dashboard`."""
 
     def __init__(
         self,
@@ -46,15 +58,21 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
-        self.topic = sns.Topic(
-            self,
-            "AlarmTopic",
-            display_name=f"{stack.stack_name} alarms",
-            master_key=key,
-            enforce_ssl=True,
-        )
+        self.topic: sns.ITopic
+        if config.alarm_topic_arn:
+            self.topic = sns.Topic.from_topic_arn(self, "AlarmTopic", config.alarm_topic_arn)
+        else:
+            self.topic = sns.Topic(
+                self,
+                "AlarmTopic",
+                display_name=f"{stack.stack_name} alarms",
+                master_key=key,
+                enforce_ssl=True,
+            )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        if not (config.alarm_email or config.alarm_topic_arn):
+            Annotations.of(self).add_warning_v2("medscribe:alarm-recipient", NO_RECIPIENT_WARNING)
         action = cloudwatch_actions.SnsAction(self.topic)
 
         self.alarms: dict[str, cloudwatch.Alarm] = {}
@@ -74,11 +92,31 @@ class Monitoring(Construct):
                 f"The {name} function raised errors",
                 action,
             )
+            self._alarm(
+                f"{name}Throttles",
+                function.metric_throttles(period=PERIOD, statistic=cloudwatch.Stats.SUM),
+                f"The {name} function was throttled (account or reserved concurrency exhausted)",
+                action,
+            )
         self._alarm(
             "JobsFailed",
             job_metric("JobsFailed"),
             "Transcribe Medical jobs failed (see failure_reason in the job index)",
             action,
+        )
+        self._alarm(
+            "ReconcileJobErrors",
+            job_metric(constants.RECONCILE_ERRORS_METRIC),
+            "The reconciler could not check or finish some jobs",
+            action,
+        )
+        self._alarm(
+            "BacklogAge",
+            job_metric(constants.BACKLOG_AGE_METRIC, statistic=cloudwatch.Stats.MAXIMUM),
+            f"The oldest waiting (PENDING) job has waited more than "
+            f"{config.backlog_age_alarm_minutes} minutes",
+            action,
+            threshold=config.backlog_age_alarm_minutes * 60,
         )
 
         self.dashboard = cloudwatch.Dashboard(
@@ -86,21 +124,63 @@ class Monitoring(Construct):
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="Ingest queue",
-                left=[
-                    ingest_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
-                    ingest_queue.metric_approximate_number_of_messages_not_visible(period=PERIOD),
-                ],
-                right=[ingest_queue.metric_approximate_age_of_oldest_message(period=PERIOD)],
+                title="Jobs: uploads, starts, completions, failures, rejections",
+                left=[job_metric(name) for name in constants.JOB_COUNT_METRICS],
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Dead-letter queues",
+                title="Audio minutes transcribed",
+                left=[job_metric(constants.AUDIO_MINUTES_METRIC)],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Backlog: waiting jobs and the oldest one's age",
+                left=[
+                    job_metric(constants.BACKLOG_SIZE_METRIC, statistic=cloudwatch.Stats.MAXIMUM)
+                ],
+                right=[
+                    job_metric(constants.BACKLOG_AGE_METRIC, statistic=cloudwatch.Stats.MAXIMUM)
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Concurrent-job quota in use",
+                left=[job_metric(constants.IN_FLIGHT_METRIC, statistic=cloudwatch.Stats.MAXIMUM)],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(
+                        value=config.concurrent_job_share, label="this environment's share"
+                    )
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Post-processing duration (ms)",
+                left=[
+                    job_metric(
+                        constants.POST_PROCESS_DURATION_METRIC,
+                        statistic=stat,
+                        label=stat,
+                    )
+                    for stat in (cloudwatch.Stats.p(50), cloudwatch.Stats.p(90))
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queues and the ingest queue",
                 left=[
                     q.metric_approximate_number_of_messages_visible(
                         period=PERIOD, label=name, statistic=cloudwatch.Stats.MAXIMUM
                     )
                     for name, q in dead_letter_queues.items()
+                ],
+                right=[
+                    ingest_queue.metric_approximate_number_of_messages_visible(
+                        period=PERIOD, label="Ingest", statistic=cloudwatch.Stats.MAXIMUM
+                    )
                 ],
                 width=12,
             ),
@@ -127,13 +207,6 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Jobs",
-                left=[job_metric(name) for name in constants.JOB_METRICS],
-                width=24,
-            )
-        )
 
     def _alarm(
         self,
@@ -141,13 +214,15 @@ class Monitoring(Construct):
         metric: cloudwatch.IMetric,
         description: str,
         action: cloudwatch.IAlarmAction,
+        *,
+        threshold: float = 0,
     ) -> None:
         alarm = cloudwatch.Alarm(
             self,
             f"{name}Alarm",
             metric=metric,
             alarm_description=description,
-            threshold=0,
+            threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,

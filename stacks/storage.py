@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -19,6 +19,20 @@ from stacks import constants
 from stacks.config import EnvironmentConfig
 
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
+# The job table's TTL attribute: short-lived items (the dispatcher's start-rate windows).
+TTL_ATTRIBUTE = "expires_at"
+
+
+def log_group_prefix(scope: Construct) -> str:
+    """`/<stack name>/<stack GUID>/`: the stack's own log-group names. The GUID (from the stack
+    ID) makes a re-created stack's names new, so retained log groups never collide with it."""
+    stack = Stack.of(scope)
+    guid = Fn.select(2, Fn.split("/", stack.stack_id))
+    return Fn.join("", ["/", stack.stack_name, "/", guid, "/"])
+
+
+def log_group_name(scope: Construct, name: str) -> str:
+    return Fn.join("", [log_group_prefix(scope), name])
 
 
 class Storage(Construct):
@@ -39,7 +53,8 @@ class Storage(Construct):
         )
         self._allow_services(stack)
 
-        # S3 delivers server access logs only to a bucket with SSE-S3 default encryption.
+        # S3 delivers server access logs only to a bucket with SSE-S3 default encryption. Its log
+        # lines quote object keys, which may name patients: PHI, kept no longer than the setting.
         self.access_log_bucket = s3.Bucket(
             self,
             "AccessLogBucket",
@@ -56,7 +71,12 @@ class Storage(Construct):
                     noncurrent_version_expiration=Duration.days(
                         config.noncurrent_version_expiration_days
                     ),
-                )
+                    expired_object_delete_marker=True,
+                ),
+                s3.LifecycleRule(
+                    id="expire-current",
+                    expiration=Duration.days(config.access_log_expiration_days),
+                ),
             ],
         )
         self.input_bucket = self._data_bucket(
@@ -83,6 +103,7 @@ class Storage(Construct):
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
             deletion_protection=config.termination_protection,
+            time_to_live_attribute=TTL_ATTRIBUTE,
             removal_policy=RemovalPolicy.RETAIN,
         )
         for index_name, partition in (
@@ -120,7 +141,7 @@ class Storage(Construct):
             rules.append(
                 s3.LifecycleRule(id="expire-current", expiration=Duration.days(expiration_days))
             )
-        return s3.Bucket(
+        bucket = s3.Bucket(
             self,
             construct_id,
             encryption=s3.BucketEncryption.KMS,
@@ -135,21 +156,62 @@ class Storage(Construct):
             lifecycle_rules=rules,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self._only_our_key(bucket)
+        return bucket
+
+    def _only_our_key(self, bucket: s3.Bucket) -> None:
+        """Refuse writes that ask for any encryption but the stack's key (SSE-S3, DSSE, SSE-C or
+        another KMS key): such an object would rest outside the key that guards the data. A
+        write that names no encryption gets the bucket's default, which is this key."""
+        for sid, condition in (
+            (
+                "DenyOtherEncryption",
+                {
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+                },
+            ),
+            (
+                "DenyOtherKmsKey",
+                {
+                    "StringNotEquals": {
+                        "s3:x-amz-server-side-encryption-aws-kms-key-id": self.key.key_arn
+                    },
+                    "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+                },
+            ),
+            (
+                "DenyCustomerProvidedKeys",
+                {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}},
+            ),
+        ):
+            bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:PutObject"],
+                    resources=[bucket.arn_for_objects("*")],
+                    conditions=condition,
+                )
+            )
 
     def _allow_services(self, stack: Stack) -> None:
         """Key policy: the AWS services that encrypt with the key on this stack's behalf."""
         same_account = {"StringEquals": {"aws:SourceAccount": stack.account}}
-        # CloudWatch Logs encrypts the functions' log groups; only this account's log groups.
+        # CloudWatch Logs encrypts the functions' log groups: only this stack's log groups (by
+        # their name prefix; naming the groups' ARNs here would be circular, they use the key).
+        # DescribeKey carries no encryption context, so it could never match this condition.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogsEncryptsOurLogGroups",
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
                 actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
                 ],
                 resources=["*"],
                 conditions={
@@ -157,7 +219,7 @@ class Storage(Construct):
                         "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
                             service="logs",
                             resource="log-group",
-                            resource_name="*",
+                            resource_name=Fn.join("", [log_group_prefix(self), "*"]),
                             arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         )
                     }
@@ -179,7 +241,7 @@ class Storage(Construct):
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsPublishToOurTopic",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
                 conditions=same_account,
             )

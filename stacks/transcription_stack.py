@@ -8,15 +8,18 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from stacks import compliance
+from stacks.backup import Backup
 from stacks.completion import Completion
 from stacks.config import EnvironmentConfig
 from stacks.ingest import Ingest
 from stacks.monitoring import Monitoring
+from stacks.network import Network
 from stacks.storage import Storage
 
 
 class TranscriptionStack(Stack):
-    """Exposes `config`, `storage`, `ingest`, `completion`, `monitoring`."""
+    """Exposes `config`, `storage`, `network` (None without `vpc`), `ingest`, `completion`,
+    `monitoring`, `backup` (None without `backup_plan`)."""
 
     def __init__(
         self,
@@ -29,8 +32,18 @@ class TranscriptionStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.storage = Storage(self, "Storage", config=config)
-        self.ingest = Ingest(self, "Ingest", config=config, storage=self.storage)
-        self.completion = Completion(self, "Completion", config=config, storage=self.storage)
+        self.network = (
+            Network(self, "Network", flow_log_bucket=self.storage.access_log_bucket)
+            if config.vpc
+            else None
+        )
+        placement = self.network.placement if self.network else None
+        self.ingest = Ingest(
+            self, "Ingest", config=config, storage=self.storage, placement=placement
+        )
+        self.completion = Completion(
+            self, "Completion", config=config, storage=self.storage, placement=placement
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -47,6 +60,11 @@ class TranscriptionStack(Stack):
                 "PostProcess": self.completion.post_process_function,
                 "Reconcile": self.completion.reconcile_function,
             },
+        )
+        self.backup = (
+            Backup(self, "Backup", config=config, storage=self.storage)
+            if config.backup_plan
+            else None
         )
         compliance.acknowledge(self)
         self._add_outputs()
