@@ -62,6 +62,7 @@ class RunResult:
     burst: bool = True
     faulty: bool = False
     extra: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)  # exceptions the glue caught, by type
     series: Series = field(default_factory=Series)
 
     @property

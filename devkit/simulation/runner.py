@@ -387,6 +387,7 @@ class Simulation:
                 "events_dropped": float(self.bus.dropped),
             },
             series=self.series,
+            errors=dict(self.handler_errors),
         )
 
 

@@ -30,6 +30,8 @@ def assert_safe(result: RunResult) -> None:
     assert result.dlq_messages == 0
     assert result.peak_in_flight <= result.quota
     assert result.peak_starts_per_second <= result.start_rate
+    # Busy AWS is expected under faults; a defect in the code or the glue is not.
+    assert not set(result.errors) & {"AttributeError", "TypeError", "KeyError", "NameError"}
 
 
 @pytest.mark.parametrize("seed", [1, 2])
