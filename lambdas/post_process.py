@@ -9,6 +9,8 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.completion import Finish, JobFinisher, PermanentFinishError, TransientFinishError
+from pipeline.dispatch import Dispatcher
+from pipeline.dispatch_run import run_dispatch
 from pipeline.observability import logger, metrics, tracer
 
 METRIC_FOR = {Finish.COMPLETED: "JobsCompleted", Finish.FAILED: "JobsFailed"}
@@ -48,4 +50,7 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
         logger.info("job event handled", extra={"job_name": job_name, "outcome": result.outcome})
     if result.outcome in METRIC_FOR:
         metrics.add_metric(name=METRIC_FOR[result.outcome], unit=MetricUnit.Count, value=1)
+        # A slot was given back: the oldest waiting job can start now, not at the next
+        # scheduled run.
+        run_dispatch(Dispatcher.from_environment(), context)
     return {"job_name": job_name, "outcome": result.outcome.value}

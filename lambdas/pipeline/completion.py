@@ -273,13 +273,14 @@ class JobFinisher(PipelineStep):
 
     def _mark_completed(self, job_name: str, fields: Mapping[str, Any]) -> bool:
         """QUEUED/IN_PROGRESS -> COMPLETED; False if the job had ended already."""
+        # The slot the job held in this stack's share is given back in the same transaction.
         with _aws_call(job_name, "recording COMPLETED"):
-            return self.index.transition(job_name, to=ji.COMPLETED, now=self.clock(), fields=fields)
+            return self.ledger.release(job_name, to=ji.COMPLETED, now=self.clock(), fields=fields)
 
     def _mark_failed(self, job_name: str, reason: str, fields: Mapping[str, Any]) -> bool:
         """Any open status -> FAILED with a reason; False if the job had ended already."""
         with _aws_call(job_name, "recording FAILED"):
-            return self.index.transition(
+            return self.ledger.release(
                 job_name,
                 to=ji.FAILED,
                 now=self.clock(),
@@ -310,33 +311,10 @@ class JobFinisher(PipelineStep):
         One atomic update, so the event path and the reconciler never lose a count.
         """
         try:
-            # A counter of the completion path's own, on the job table.
-            response = self.index.table.update_item(
-                Key={"job_name": job_name},
-                UpdateExpression=(
-                    "ADD finish_attempts :one SET updated_at = :now, last_finish_error = :code"
-                ),
-                ConditionExpression="#s IN (:p, :q, :i)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":one": 1,
-                    ":now": self.clock(),
-                    ":code": code,
-                    ":p": ji.PENDING,
-                    ":q": ji.QUEUED,
-                    ":i": ji.IN_PROGRESS,
-                },
-                ReturnValues="UPDATED_NEW",
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return None
+            return self.index.count_finish_attempt(job_name, code=code, now=self.clock())
+        except (ClientError, BotoCoreError):
             with _aws_call(job_name, "counting a finish attempt"):
                 raise
-        except BotoCoreError:
-            with _aws_call(job_name, "counting a finish attempt"):
-                raise
-        return int(response["Attributes"]["finish_attempts"])
 
     def _failed(self, item: Mapping[str, Any], job: Mapping[str, Any]) -> FinishResult:
         job_name = item["job_name"]
@@ -361,6 +339,8 @@ class JobFinisher(PipelineStep):
                 transcript,
                 job=metadata,
                 low_confidence_threshold=self.settings.low_confidence_threshold,
+                redact_phi=self.settings.identify_phi,
+                write_unredacted=self.settings.write_unredacted or not self.settings.identify_phi,
             )
         except TranscriptError:
             # The same bytes would fail the same way every time: no point counting attempts.
@@ -406,6 +386,13 @@ class JobFinisher(PipelineStep):
             "settings": job.get("Settings", item.get("settings")),
             "created_at": _iso(job.get("CreationTime")) or item.get("created_at"),
             "completed_at": _iso(job.get("CompletionTime")) or self.clock(),
+            # What the integrator documents carry (contract 6): PHI, kept to the documents.
+            "patient_id": item.get("patient_id"),
+            "encounter_id": item.get("encounter_id"),
+            "author": item.get("author"),
+            "note_type": item.get("note_type"),
+            "transcript_key": self._transcript_key(item, job),
+            "output_bucket": self.settings.output_bucket,
         }
 
     def _read(self, job_name: str, key: str, *, completed_at: str) -> bytes:

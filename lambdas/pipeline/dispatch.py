@@ -35,7 +35,7 @@ from pipeline import job_index as ji
 from pipeline.aws_errors import error_code, is_transient
 from pipeline.capacity import Claim
 from pipeline.output_layout import transcript_key_for
-from pipeline.start import JobStarter, start_request, upload_of
+from pipeline.start import JobStarter, TransientStartError, start_request, upload_of
 from pipeline.step import PipelineStep
 
 # After a LimitExceededException no run starts anything for this long: the capacity went to
@@ -149,7 +149,10 @@ class Dispatcher(PipelineStep):
         if time_left_s() < reserve_s:
             return Dispatched.OUT_OF_TIME
         if item.get("needs_validation"):
-            validated = self._validate_late(item)
+            try:
+                validated = self._validate_late(item)
+            except TransientStartError:
+                return Dispatched.THROTTLED  # S3 still busy: the next run tries again
             if validated is None:
                 return Dispatched.SKIPPED
             item = validated

@@ -36,6 +36,12 @@ def run_dispatch(dispatcher: Dispatcher, context: Any) -> DispatchReport | None:
         )
         metrics.add_metric(name="DispatchErrors", unit=MetricUnit.Count, value=1)
         return None
+    record_dispatch(report)
+    return report
+
+
+def record_dispatch(report: DispatchReport) -> None:
+    """A dispatch run's figures as metrics, and one log line."""
     metrics.add_metric(name="JobsStarted", unit=MetricUnit.Count, value=report.started)
     metrics.add_metric(name="JobsInFlight", unit=MetricUnit.Count, value=report.in_flight)
     returned = report.outcomes.get(Dispatched.BACKED_OFF, 0) + report.outcomes.get(
@@ -65,4 +71,3 @@ def run_dispatch(dispatcher: Dispatcher, context: Any) -> DispatchReport | None:
             "in_flight": report.in_flight,
         },
     )
-    return report

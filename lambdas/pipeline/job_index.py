@@ -113,6 +113,33 @@ class JobIndex:
             raise
         return True
 
+    def count_finish_attempt(self, job_name: str, *, code: str, now: str) -> int | None:
+        """ADD finish_attempts 1 on an open job (one atomic update, so the event path and the
+        reconciler never lose a count); the new count, or None if the job is not open."""
+        try:
+            response = self._table.update_item(
+                Key={"job_name": job_name},
+                UpdateExpression=(
+                    "ADD finish_attempts :one SET updated_at = :now, last_finish_error = :code"
+                ),
+                ConditionExpression="#s IN (:p, :q, :i)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":one": 1,
+                    ":now": now,
+                    ":code": code,
+                    ":p": PENDING,
+                    ":q": QUEUED,
+                    ":i": IN_PROGRESS,
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return None
+            raise
+        return int(response["Attributes"]["finish_attempts"])
+
     def transition(
         self,
         job_name: str,
@@ -171,4 +198,21 @@ class JobIndex:
                 yield from_dynamo(item)
             if "LastEvaluatedKey" not in page:
                 return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def count_by_status(self, status: str) -> int:
+        """How many jobs are in one status (the `by-status` index, read page by page)."""
+        query: dict[str, Any] = {
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": status},
+            "Select": "COUNT",
+        }
+        total = 0
+        while True:
+            page = self._table.query(**query)
+            total += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return total
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -150,6 +150,8 @@ def make_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Env]]:
             stack = create_resources(config)
             for name, value in stack.lambda_environment().items():
                 monkeypatch.setenv(name, value)
+            # These tests reconcile right after an event: poll every open job.
+            monkeypatch.setenv("RECONCILE_POLL_AFTER_SECONDS", "0")
             current_settings.cache_clear()
             aws_clients.reset()
             enforce_s3_key_limit()

@@ -16,8 +16,9 @@ from pipeline.completion import explain_failure, transcript_key_from_uri
 
 from .conftest import Env, fail_calls
 
-WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=1.0)
-STEREO = wav_bytes(sample_rate=16000, channels=2, duration_s=1.0)
+# Long enough for the emulator's script: it never speaks past the audio's end.
+WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=30.0)
+STEREO = wav_bytes(sample_rate=16000, channels=2, duration_s=30.0)
 DOCUMENTS = ("transcript.txt", "dialogue.txt", "captions.vtt", "captions.srt", "summary.json")
 SENTINEL = "Zanzibarquux"
 SCRIPT = (
@@ -74,8 +75,12 @@ def test_completed_job_gets_five_documents_and_completed_status(env: Env, lambda
         assert head["SSEKMSKeyId"] == env.stack.key_arn
         assert head["VersionId"] == item["output_versions"][doc]
     assert "My knee hurts when I climb stairs." in read(env, folder + "transcript.txt").decode()
-    dialogue = read(env, folder + "dialogue.txt").decode().splitlines()
-    assert dialogue[0].startswith("[00:00:00] Speaker 1:")
+    lines = read(env, folder + "dialogue.txt").decode().splitlines()
+    # The emulator's words are invented, and the document says so first
+    assert lines[0].startswith("[Emulated transcript:")
+    dialogue = [line for line in lines if line.startswith("[")][1:]
+    assert dialogue[0].startswith("[00:00:00 - ")
+    assert "Speaker 1:" in dialogue[0]
     assert "Speaker 2:" in dialogue[1]
     assert read(env, folder + "captions.vtt").startswith(b"WEBVTT")
     summary = json.loads(read(env, folder + "summary.json"))

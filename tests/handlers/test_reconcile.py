@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,11 +11,12 @@ import start_job
 from devkit.media_samples import wav_bytes
 from devkit.transcribe_medical import TranscribeMedicalEmulator
 from pipeline import job_index as ji
+from pipeline.capacity import Claim, DynamoCapacityLedger
 from pipeline.completion import JobFinisher
+from pipeline.dispatch import LIMIT_BACKOFF_S, Dispatcher
 from pipeline.job_index import JobIndex
 from pipeline.reconciliation import MAX_PENDING_AGE, RateLimiter, Reconciler
 from pipeline.settings import current_settings
-from pipeline.start import JobStarter
 
 from .conftest import Env
 
@@ -49,26 +51,77 @@ def test_without_events_every_job_ends_in_one_reconcile_run(env: Env, lambda_con
     assert env.item(names[11])["status"] == "COMPLETED"
 
 
-def test_a_pending_job_whose_message_was_lost_is_started_again(env: Env, lambda_context):
+def reconciler_for(env: Env, **kwargs: Any) -> Reconciler:
+    settings = current_settings()
+    index = JobIndex(env.table)
+    parts = {"settings": settings, "s3": env.s3, "transcribe": env.transcribe, "index": index}
+    finisher = JobFinisher(**parts)
+    return Reconciler(
+        index=index,
+        finisher=finisher,
+        dispatcher=Dispatcher(**parts),
+        ledger=finisher.ledger,
+        poll_after=timedelta(0),
+        **kwargs,
+    )
+
+
+def test_a_waiting_job_is_started_by_the_scheduled_dispatch(env: Env, lambda_context):
+    # Given a job waiting in the backlog after Transcribe said LimitExceeded
     env.fail_transcribe("LimitExceededException")
     note = env.put("conversation/visit.wav", WAV)
     start_job.handler(env.event(note, receive_count=10), lambda_context)  # last delivery
-    item = env.only_item()
-    assert item["status"] == "PENDING"
-    settings = current_settings()
-    index = JobIndex(env.table)
-    later = datetime.now(UTC) + timedelta(minutes=settings.pending_restart_minutes + 1)
-    reconciler = Reconciler(
-        index=index,
-        finisher=JobFinisher(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
-        starter=JobStarter(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
-        pending_restart_after=timedelta(minutes=settings.pending_restart_minutes),
-        now=lambda: later,
-    )
+    assert env.only_item()["status"] == "PENDING"
+    # When the reconciler runs after the back-off
+    reconciler = reconciler_for(env)
+    reconciler.dispatcher.epoch = lambda: time.time() + LIMIT_BACKOFF_S + 1
     report = reconciler.run(time_left_ms=lambda: 300_000)
-    assert report.outcomes == {"RESTARTED": 1}
+    # Then its dispatch run starts the job
+    assert report.dispatch is not None
+    assert report.dispatch.started == 1
     assert env.only_item()["status"] == "QUEUED"
     assert env.only_item()["attempts"] == 2
+
+
+def test_a_claimed_job_whose_start_never_reached_transcribe_returns_to_the_backlog(
+    env: Env, lambda_context
+):
+    # Given a job claimed by a dispatch run that died before its start call
+    env.fail_transcribe("LimitExceededException")
+    note = env.put("conversation/visit.wav", WAV)
+    start_job.handler(env.event(note), lambda_context)
+    (item,) = env.items()
+    ledger = DynamoCapacityLedger(env.table, share=250, rate_per_second=25)
+    claimed = ledger.claim(
+        item["job_name"],
+        attempt=2,
+        epoch_s=time.time() + LIMIT_BACKOFF_S + 1,
+        now="2000-01-01T00:00:00.000Z",  # long past the claim's grace
+        fields={},
+    )
+    assert claimed is Claim.CLAIMED
+    # When the reconciler finds Transcribe has no such job, past the claim's grace
+    reconciler = reconciler_for(env)
+    reconciler.dispatcher.epoch = lambda: time.time() - 3600  # still backing off: no restart
+    report = reconciler.run(time_left_ms=lambda: 300_000)
+    # Then the job waits in the backlog again and its slot is free
+    assert report.outcomes == {"RETURNED": 1}
+    assert env.only_item()["status"] == "PENDING"
+    assert ledger.state().in_flight == 0
+
+
+def test_a_drifted_in_flight_count_is_healed_on_the_second_sighting(env: Env, lambda_context):
+    TranscribeMedicalEmulator(s3=env.s3)
+    upload_and_start(env, 2, lambda_context)
+    ledger = DynamoCapacityLedger(env.table, share=250, rate_per_second=25)
+    assert ledger.state().in_flight == 2
+    ledger.adjust(3, drift_seen=0)  # e.g. an operator deleted open jobs' items by hand
+    reconciler = reconciler_for(env)
+    reconciler.dispatcher.epoch = lambda: time.time() - 3600
+    assert reconciler.run(time_left_ms=lambda: 300_000).healed == 0  # seen once
+    assert ledger.state().in_flight == 5
+    assert reconciler.run(time_left_ms=lambda: 300_000).healed == -3  # seen twice
+    assert ledger.state().in_flight == 2
 
 
 def test_a_fresh_pending_job_is_left_to_the_queue(env: Env, lambda_context):
@@ -155,15 +208,8 @@ def test_an_unexpected_error_on_one_job_does_not_stop_the_run(
 def test_the_run_stops_early_when_lambda_time_runs_low(env: Env, lambda_context):
     TranscribeMedicalEmulator(s3=env.s3)
     names = upload_and_start(env, 5, lambda_context)
-    settings = current_settings()
-    index = JobIndex(env.table)
     budget = iter([300_000, 300_000, 1_000] + [1_000] * 10)
-    reconciler = Reconciler(
-        index=index,
-        finisher=JobFinisher(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
-        starter=JobStarter(settings=settings, s3=env.s3, transcribe=env.transcribe, index=index),
-        pending_restart_after=timedelta(minutes=30),
-    )
+    reconciler = reconciler_for(env)
     report = reconciler.run(time_left_ms=lambda: next(budget))
     assert report.stopped_early
     assert report.checked == 2
