@@ -48,7 +48,7 @@ WATCH_SECONDS = 0.3  # how often the job table is read for status lines
 # The first Transcribe job of an upload whose key contains this fails (a transient
 # Transcribe failure), so that `jobctl retry` can be tried on it.
 FAIL_ONCE_MARK = "fail-once"
-TRANSIENT_FAILURE = "Internal failure. Please try your request again."
+TRANSIENT_FAILURE = "Internal failure. Please try your request again"
 
 
 def _port_free(port: int) -> bool:

@@ -87,4 +87,6 @@ def test_jobctl_reads_the_emulated_pipeline_over_http(endpoint: str, tmp_path: P
     download = jobctl(endpoint, outputs, "download", "conversation/visit.wav", str(tmp_path))
     assert download.returncode == 0, download.stderr
     (job_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert (job_dir / "dialogue.txt").read_text().startswith("[00:00:00] Speaker 1:")
+    dialogue = (job_dir / "dialogue.txt").read_text()
+    assert dialogue.startswith("[Emulated transcript: these words were invented")
+    assert "] Speaker 1: Good morning." in dialogue

@@ -65,8 +65,9 @@ def assert_completed_with_documents(emulator: PipelineEmulator, item: dict[str, 
 
 def test_dictation_and_conversation_end_completed_with_documents(emulate):
     emulator = emulate()
-    emulator.upload("dictation/note.wav", wav_bytes(duration_s=2.0))
-    emulator.upload("conversation/visit.flac", flac_bytes(duration_s=2.0))
+    # Long enough for the script: the emulator's words never run past the audio
+    emulator.upload("dictation/note.wav", wav_bytes(duration_s=20.0))
+    emulator.upload("conversation/visit.flac", flac_bytes(duration_s=20.0))
     assert emulator.run_until_settled(max_ticks=10)
     items = by_key(emulator)
     assert items["dictation/note.wav"]["type"] == "DICTATION"
@@ -81,7 +82,7 @@ def test_dictation_and_conversation_end_completed_with_documents(emulate):
 
 def test_channel_identification_end_to_end(emulate):
     emulator = emulate({"show_speaker_labels": False, "channel_identification": True})
-    emulator.upload("conversation/call.wav", wav_bytes(channels=2, duration_s=2.0))
+    emulator.upload("conversation/call.wav", wav_bytes(channels=2, duration_s=20.0))
     assert emulator.run_until_settled(max_ticks=10)
     (item,) = emulator.items()
     assert_completed_with_documents(emulator, item)
