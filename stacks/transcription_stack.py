@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from constructs import Construct
 
 from stacks import compliance
@@ -13,7 +13,7 @@ from stacks.completion import Completion
 from stacks.config import EnvironmentConfig
 from stacks.ingest import Ingest
 from stacks.monitoring import Monitoring
-from stacks.network import Network
+from stacks.network import AVAILABILITY_ZONES, Network
 from stacks.storage import Storage
 
 
@@ -68,6 +68,12 @@ class TranscriptionStack(Stack):
         )
         compliance.acknowledge(self)
         self._add_outputs()
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The Region's first two zones, resolved by CloudFormation at deploy time: CDK's
+        default for a stack with an account looks them up at synth, which needs credentials."""
+        return [Fn.select(i, Fn.get_azs()) for i in range(AVAILABILITY_ZONES)]
 
     def _add_outputs(self) -> None:
         """Where operators and tools find this environment's resources: `cdk deploy

@@ -23,8 +23,8 @@ from tests.infra.helpers import TEST_ACCOUNT, Env
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("dev", "prod")
 
-# A third environment that switches on what dev and prod leave off (email, channels,
-# alternatives, vocabulary, reserved concurrency 1, another Region).
+# A third environment that switches on what dev and prod leave off (an existing alarm topic,
+# channels, alternatives, vocabulary, reserved concurrency, another Region).
 VARIANT_CONTEXT = {
     "qa": {
         "account": "210987654321",
@@ -36,7 +36,11 @@ VARIANT_CONTEXT = {
         "max_alternatives": 3,
         "vocabulary_name": "cardiology-terms",
         "alarm_email": "oncall@example.com",
+        "alarm_topic_arn": "arn:aws:sns:eu-west-1:210987654321:existing-oncall",
+        "backlog_age_alarm_minutes": 60,
+        "access_log_expiration_days": 90,
         "start_reserved_concurrency": 1,
+        "start_max_concurrency": 3,
         "start_batch_size": 1,
         "log_retention_days": 7,
         "reconcile_interval_minutes": 15,

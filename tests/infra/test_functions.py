@@ -35,6 +35,9 @@ CONTRACT_VARIABLES = {
     "POWERTOOLS_METRICS_NAMESPACE",
     "LOG_LEVEL",
     "LOW_CONFIDENCE_THRESHOLD",
+    # What the dispatcher reads (issue 8).
+    "CONCURRENT_JOB_SHARE",
+    "START_RATE_PER_SECOND",
 }
 
 
@@ -59,7 +62,7 @@ def expected_settings(env: Env, handler: str) -> dict[str, Any]:
             "MemorySize": 1024,
         },
         constants.RECONCILE_HANDLER: {
-            "ReservedConcurrentExecutions": 1,
+            "ReservedConcurrentExecutions": None,
             "Timeout": 300,
             "MemorySize": 1024,
         },
@@ -91,8 +94,20 @@ def test_function_settings(env: Env, handler: str) -> None:
         "LogGroup": {"Ref": env.logical_id(fn.log_group)},
     }
     for name, value in expected_settings(env, handler).items():
-        assert props[name] == value, name
+        assert props.get(name) == value, name
     assert props["Role"] == {"Fn::GetAtt": [env.logical_id(fn.role), "Arn"]}
+    # Environment variables rest on the stack's key, not Lambda's AWS-managed one.
+    assert props["KmsKeyArn"] == {"Fn::GetAtt": [env.logical_id(env.stack.storage.key), "Arn"]}
+    # Functions sit in the isolated subnets exactly when the environment asks for a VPC.
+    if env.config.vpc:
+        network = env.stack.network
+        assert network is not None
+        assert props["VpcConfig"]["SecurityGroupIds"] == [
+            {"Fn::GetAtt": [env.logical_id(network.security_group), "GroupId"]}
+        ]
+        assert len(props["VpcConfig"]["SubnetIds"]) == 2
+    else:
+        assert "VpcConfig" not in props
     # The Powertools layer comes from AWS's public SSM parameter (resolved at deploy time).
     (layer,) = props["Layers"]
     parameter = env.template.to_json()["Parameters"][layer["Ref"]]
@@ -156,12 +171,32 @@ def test_job_settings_per_environment(envs: dict[str, Env], variant: Env) -> Non
     assert {dev["SPECIALTY"], prod["SPECIALTY"], qa["SPECIALTY"]} == {"PRIMARYCARE"}
 
 
-def test_reserved_concurrency_per_environment(envs: dict[str, Env], variant: Env) -> None:
-    def reserved(env: Env, handler: str) -> int:
-        return env.function(handler)[1]["Properties"]["ReservedConcurrentExecutions"]
+def test_no_reserved_concurrency_unless_configured(envs: dict[str, Env], variant: Env) -> None:
+    # A new account may have a Lambda limit of 10: any reservation would fail its deploy, so
+    # only an environment that sets one gets one (the variant does; dev and prod do not).
+    def reserved(env: Env, handler: str) -> int | None:
+        return env.function(handler)[1]["Properties"].get("ReservedConcurrentExecutions")
 
-    assert reserved(envs["dev"], constants.START_JOB_HANDLER) == 2
-    assert reserved(envs["prod"], constants.START_JOB_HANDLER) == 10
+    for env in envs.values():
+        for handler in HANDLERS:
+            assert reserved(env, handler) is None, (env.config.name, handler)
+    assert reserved(variant, constants.START_JOB_HANDLER) == 1
     assert reserved(variant, constants.POST_PROCESS_HANDLER) == 3
-    for env in (*envs.values(), variant):
-        assert reserved(env, constants.RECONCILE_HANDLER) == 1
+    assert reserved(variant, constants.RECONCILE_HANDLER) is None
+
+
+def test_log_groups_are_named_under_the_stack_prefix(any_env: Env) -> None:
+    # The key policy lets CloudWatch Logs use the key for /<stack>/<stack GUID>/* only.
+    for handler in HANDLERS:
+        fn = pipeline_function(any_env, handler)
+        name = any_env.props(fn.log_group)["LogGroupName"]
+        assert name == {
+            "Fn::Join": [
+                "",
+                [
+                    f"/{any_env.stack.stack_name}/",
+                    {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                    f"/{fn.node.id}",
+                ],
+            ]
+        }

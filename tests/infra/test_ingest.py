@@ -113,12 +113,17 @@ def test_start_function_consumes_the_queue_with_partial_batch_failures(any_env: 
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "MaximumBatchingWindowInSeconds": 2,
     }
-    if any_env.config.start_reserved_concurrency >= 2:
-        # Poll no faster than the function may run: waiting messages are not throttled.
-        mapping["ScalingConfig"] = {"MaximumConcurrency": any_env.config.start_reserved_concurrency}
-    else:
-        mapping["ScalingConfig"] = Match.absent()
+    # Pacing without reserving: the event source caps concurrent start invocations.
+    mapping["ScalingConfig"] = {"MaximumConcurrency": any_env.config.start_max_concurrency}
     any_env.template.has_resource_properties("AWS::Lambda::EventSourceMapping", mapping)
+
+
+def test_max_concurrency_per_environment(envs: dict[str, Env], variant: Env) -> None:
+    def maximum(env: Env) -> int:
+        (mapping,) = env.template.find_resources("AWS::Lambda::EventSourceMapping").values()
+        return mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+
+    assert (maximum(envs["dev"]), maximum(envs["prod"]), maximum(variant)) == (2, 10, 3)
 
 
 def test_batch_size_per_environment(envs: dict[str, Env]) -> None:

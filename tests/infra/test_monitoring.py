@@ -1,5 +1,6 @@
-"""Monitoring: alarms on dead letters, function errors and failed jobs -> encrypted SNS topic;
-the dashboard; tags and termination protection of the stacks."""
+"""Monitoring: alarms on dead letters, function errors and throttles, failed jobs, the backlog's
+age and reconcile errors -> the stack's encrypted SNS topic or an existing one; the dashboard;
+tags and termination protection of the stacks."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import json
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Annotations, Match
 
 from stacks import constants
 from tests.infra.helpers import Env
+
+
+def topic_ref(env: Env) -> Any:
+    """How alarms name their topic: the stack's own, or the configured existing ARN."""
+    if env.config.alarm_topic_arn:
+        return env.config.alarm_topic_arn
+    return {"Ref": env.logical_id(env.stack.monitoring.topic)}
 
 
 def topic_id(env: Env) -> str:
@@ -20,7 +29,9 @@ def alarms(env: Env) -> list[dict[str, Any]]:
     return [a["Properties"] for a in env.template.find_resources("AWS::CloudWatch::Alarm").values()]
 
 
-def alarm_on(env: Env, namespace: str, metric: str, dimensions: list[Any]) -> dict[str, Any]:
+def alarm_on(
+    env: Env, namespace: str, metric: str, dimensions: list[Any], threshold: float = 0
+) -> dict[str, Any]:
     found = [
         a
         for a in alarms(env)
@@ -30,19 +41,21 @@ def alarm_on(env: Env, namespace: str, metric: str, dimensions: list[Any]) -> di
     ]
     assert len(found) == 1, (namespace, metric, dimensions)
     alarm = found[0]
-    # Any occurrence alarms, and goes to the topic.
-    assert alarm["Threshold"] == 0
+    # Any occurrence (or the threshold) alarms, and goes to the topic.
+    assert alarm["Threshold"] == threshold
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["EvaluationPeriods"] == 1
     assert alarm["TreatMissingData"] == "notBreaching"
-    assert alarm["AlarmActions"] == [{"Ref": topic_id(env)}]
+    assert alarm["AlarmActions"] == [topic_ref(env)]
     return alarm
 
 
-def test_seven_alarms_all_with_the_topic_as_action(any_env: Env) -> None:
-    any_env.template.resource_count_is("AWS::CloudWatch::Alarm", 7)
+def test_twelve_alarms_all_with_the_topic_as_action(any_env: Env) -> None:
+    # 3 dead-letter queues, 3 functions x (errors, throttles), failed jobs, backlog age,
+    # reconcile errors.
+    any_env.template.resource_count_is("AWS::CloudWatch::Alarm", 12)
     for alarm in alarms(any_env):
-        assert alarm["AlarmActions"] == [{"Ref": topic_id(any_env)}]
+        assert alarm["AlarmActions"] == [topic_ref(any_env)]
         assert alarm["AlarmDescription"]
 
 
@@ -77,31 +90,47 @@ def test_each_dead_letter_queue_alarms_on_any_visible_message(
     "handler",
     [constants.START_JOB_HANDLER, constants.POST_PROCESS_HANDLER, constants.RECONCILE_HANDLER],
 )
-def test_each_function_alarms_on_errors(any_env: Env, handler: str) -> None:
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_each_function_alarms_on_errors_and_throttles(
+    any_env: Env, handler: str, metric: str
+) -> None:
     function_id, _ = any_env.function(handler)
     alarm = alarm_on(
-        any_env, "AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+        any_env, "AWS/Lambda", metric, [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
     )
     assert alarm["Statistic"] == "Sum"
 
 
-def test_failed_jobs_metric_alarms(any_env: Env) -> None:
-    alarm = alarm_on(
-        any_env,
-        constants.METRICS_NAMESPACE,
-        "JobsFailed",
-        [{"Name": "service", "Value": constants.SERVICE_NAME}],
-    )
+SERVICE = [{"Name": "service", "Value": constants.SERVICE_NAME}]
+
+
+@pytest.mark.parametrize("metric", ["JobsFailed", constants.RECONCILE_ERRORS_METRIC])
+def test_failed_jobs_and_reconcile_errors_alarm(any_env: Env, metric: str) -> None:
+    alarm = alarm_on(any_env, constants.METRICS_NAMESPACE, metric, SERVICE)
     assert alarm["Statistic"] == "Sum"
 
 
-def test_topic_is_encrypted_and_tls_only(any_env: Env) -> None:
-    topic = any_env.props(any_env.stack.monitoring.topic)
+def test_backlog_age_alarms_after_the_configured_wait(envs: dict[str, Env], variant: Env) -> None:
+    for env in (*envs.values(), variant):
+        alarm = alarm_on(
+            env,
+            constants.METRICS_NAMESPACE,
+            constants.BACKLOG_AGE_METRIC,
+            SERVICE,
+            threshold=env.config.backlog_age_alarm_minutes * 60,
+        )
+        assert alarm["Statistic"] == "Maximum"
+    assert variant.config.backlog_age_alarm_minutes == 60
+    assert envs["dev"].config.backlog_age_alarm_minutes == 240
+
+
+def test_topic_is_encrypted_and_tls_only(env: Env) -> None:
+    topic = env.props(env.stack.monitoring.topic)
     assert topic["KmsMasterKeyId"] == {
-        "Fn::GetAtt": [any_env.logical_id(any_env.stack.storage.key), "Arn"]
+        "Fn::GetAtt": [env.logical_id(env.stack.storage.key), "Arn"]
     }
-    (policy,) = any_env.template.find_resources(
-        "AWS::SNS::TopicPolicy", {"Properties": {"Topics": [{"Ref": topic_id(any_env)}]}}
+    (policy,) = env.template.find_resources(
+        "AWS::SNS::TopicPolicy", {"Properties": {"Topics": [{"Ref": topic_id(env)}]}}
     ).values()
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
@@ -109,16 +138,27 @@ def test_topic_is_encrypted_and_tls_only(any_env: Env) -> None:
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_email_subscription_only_when_configured(envs: dict[str, Env], variant: Env) -> None:
-    for env in envs.values():
-        assert env.config.alarm_email is None
-        env.template.resource_count_is("AWS::SNS::Subscription", 0)
+def test_alarm_recipients(envs: dict[str, Env], variant: Env) -> None:
+    # dev: no recipient, so a synth warning says so; prod: an email subscription (required);
+    # the variant: an existing topic (no topic of its own) with an email subscription to it.
+    dev, prod = envs["dev"], envs["prod"]
+    dev.template.resource_count_is("AWS::SNS::Subscription", 0)
+    warnings = Annotations.from_stack(dev.stack).find_warning("*", Match.string_like_regexp(""))
+    assert any("Alarms notify nobody" in str(w.entry.data) for w in warnings)
+    assert not Annotations.from_stack(prod.stack).find_warning(
+        "*", Match.string_like_regexp("Alarms notify nobody")
+    )
+    prod.template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": prod.config.alarm_email, "TopicArn": topic_ref(prod)},
+    )
+    variant.template.resource_count_is("AWS::SNS::Topic", 0)
     variant.template.has_resource_properties(
         "AWS::SNS::Subscription",
         {
             "Protocol": "email",
             "Endpoint": "oncall@example.com",
-            "TopicArn": {"Ref": topic_id(variant)},
+            "TopicArn": "arn:aws:sns:eu-west-1:210987654321:existing-oncall",
         },
     )
 
@@ -129,16 +169,26 @@ def test_dashboard_shows_queues_functions_and_job_metrics(any_env: Env) -> None:
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in (
         "ApproximateNumberOfMessagesVisible",
-        "ApproximateAgeOfOldestMessage",
         "Errors",
         "Throttles",
         "Duration",
-        *constants.JOB_METRICS,
+        # What the handlers emit (Powertools): uploads, starts, completions, failures,
+        # rejections, audio minutes, backlog size and age, quota in use, post-processing time.
+        "JobsUploaded",
+        "JobsStarted",
+        "JobsCompleted",
+        "JobsFailed",
+        "JobsRejected",
+        "StartThrottled",
+        "AudioMinutes",
+        "BacklogSize",
+        "OldestPendingAgeSeconds",
+        "JobsInFlight",
+        "PostProcessDurationMs",
     ):
         assert f'\\"{metric}\\"' in body, metric
-    assert {"JobsStarted", "JobsRejected", "JobsCompleted", "JobsFailed", "StartThrottled"} == set(
-        constants.JOB_METRICS
-    )
+    # The quota graph marks this environment's share.
+    assert f'\\"value\\":{any_env.config.concurrent_job_share}' in body
     for queue in (
         any_env.stack.ingest.queue,
         any_env.stack.ingest.dead_letter_queue,
