@@ -18,15 +18,18 @@ from stacks.transcription_stack import TranscriptionStack
 TEST_ACCOUNT = "123456789012"
 
 XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
-KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey")
-TABLE_ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")  # PutItem: start path only
+KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+# PutItem: start path only. ConditionCheckItem: inside the dispatcher's transactions.
+TABLE_ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
-SQS_CONSUME_ACTIONS = (
-    "sqs:ChangeMessageVisibility",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-    "sqs:ReceiveMessage",
+SQS_CONSUME_ACTIONS = ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+VPC_ACCESS_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
 )
 
 Grant = tuple[str, str, str, str]  # effect, action, resource (JSON), condition (JSON)
@@ -69,16 +72,18 @@ class Env:
         return function["Properties"]["Role"]["Fn::GetAtt"][0]
 
     def role_statements(self, role_id: str) -> list[dict[str, Any]]:
-        """Every statement granted to a role: its inline policies and attached AWS::IAM::Policy."""
+        """Every statement granted to a role: inline policies, AWS::IAM::Policy and
+        AWS::IAM::ManagedPolicy resources attached to it."""
         role = self.resources[role_id]
         statements = [
             s
             for p in role["Properties"].get("Policies", [])
             for s in p["PolicyDocument"]["Statement"]
         ]
-        for policy in self.template.find_resources("AWS::IAM::Policy").values():
-            if {"Ref": role_id} in policy["Properties"].get("Roles", []):
-                statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for policy in self.template.find_resources(kind).values():
+                if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+                    statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
         return statements
 
     def role_grants(self, role_id: str) -> set[Grant]:
@@ -113,6 +118,7 @@ def all_policy_statements(template: Template) -> list[dict[str, Any]]:
     for role in template.find_resources("AWS::IAM::Role").values():
         for policy in role["Properties"].get("Policies", []):
             statements.extend(policy["PolicyDocument"]["Statement"])
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in template.find_resources(kind).values():
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return statements

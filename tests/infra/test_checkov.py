@@ -96,7 +96,9 @@ def test_skips_are_exactly_the_reviewed_ones(any_env: Env) -> None:
     assert compliance.checkov_skips(any_env.template.to_json()) == expected_skips(any_env)
 
 
-def test_checkov_honours_each_skip(any_env: Env, checkov_reports: dict[str, dict[str, Any]]) -> None:
+def test_checkov_honours_each_skip(
+    any_env: Env, checkov_reports: dict[str, dict[str, Any]]
+) -> None:
     skipped = {
         (c["resource"].split(".", 1)[1], c["check_id"])
         for c in checkov_reports[any_env.config.name]["skipped"]

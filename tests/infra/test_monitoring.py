@@ -126,9 +126,7 @@ def test_backlog_age_alarms_after_the_configured_wait(envs: dict[str, Env], vari
 
 def test_topic_is_encrypted_and_tls_only(env: Env) -> None:
     topic = env.props(env.stack.monitoring.topic)
-    assert topic["KmsMasterKeyId"] == {
-        "Fn::GetAtt": [env.logical_id(env.stack.storage.key), "Arn"]
-    }
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [env.logical_id(env.stack.storage.key), "Arn"]}
     (policy,) = env.template.find_resources(
         "AWS::SNS::TopicPolicy", {"Properties": {"Topics": [{"Ref": topic_id(env)}]}}
     ).values()

@@ -31,7 +31,7 @@ def _key_statements(env: Env) -> list[dict[str, Any]]:
     return env.props(env.stack.storage.key)["KeyPolicy"]["Statement"]
 
 
-def test_key_policy_lets_cloudwatch_logs_use_it_for_this_accounts_log_groups(env: Env) -> None:
+def test_key_policy_lets_cloudwatch_logs_use_it_for_this_stacks_log_groups_only(env: Env) -> None:
     region, account = env.config.region, env.stack.account
     (statement,) = [
         s
@@ -39,12 +39,31 @@ def test_key_policy_lets_cloudwatch_logs_use_it_for_this_accounts_log_groups(env
         if s["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
     ]
     assert statement["Effect"] == "Allow"
+    # Only log groups named /<stack name>/<this stack's GUID>/..., which is how the functions'
+    # log groups are named (test_functions), not any log group of the account.
+    stack_guid = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
     assert statement["Condition"] == {
         "ArnLike": {
-            "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"
+            "kms:EncryptionContext:aws:logs:arn": {
+                "Fn::Join": [
+                    "",
+                    [
+                        f"arn:aws:logs:{region}:{account}:log-group:/{env.stack.stack_name}/",
+                        stack_guid,
+                        "/*",
+                    ],
+                ]
+            }
         }
     }
-    assert set(statement["Action"]) >= {"kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"}
+    # No wildcard actions, and no DescribeKey (it carries no encryption context to match).
+    assert sorted(statement["Action"]) == [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -56,8 +75,7 @@ def test_key_policy_lets_services_encrypt_for_this_account_only(env: Env, servic
     statements = [s for s in _key_statements(env) if s["Principal"] == {"Service": service}]
     assert len(statements) == 1, statements
     (statement,) = statements
-    assert {"kms:Decrypt"} < set(statement["Action"])
-    assert any(a.startswith("kms:GenerateDataKey") for a in statement["Action"])
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": env.stack.account}}
 
 
@@ -162,6 +180,16 @@ def test_access_log_bucket_uses_sse_s3_and_accepts_only_s3_logging(env: Env) -> 
     }
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert all(props["PublicAccessBlockConfiguration"].values())
+    # Its log lines quote object keys (PHI): current logs expire after the setting.
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-current"] == {
+        "Id": "expire-current",
+        "ExpirationInDays": env.config.access_log_expiration_days,
+        "Status": "Enabled",
+    }
+    assert rules["housekeeping"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": env.config.noncurrent_version_expiration_days
+    }
     env.template.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
@@ -227,6 +255,8 @@ def test_job_index_table(env: Env) -> None:
         "SSEType": "KMS",
     }
     assert props["DeletionProtectionEnabled"] is env.config.termination_protection
+    # The dispatcher's start-rate windows are short-lived items that DynamoDB removes.
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
         {"AttributeName": name, "AttributeType": "S"}
         for name in ("created_at", "input_key", "job_name", "status")
@@ -242,3 +272,45 @@ def test_job_index_table(env: Env) -> None:
         }
         for name, partition in (("by-input", "input_key"), ("by-status", "status"))
     ]
+
+
+def test_access_log_expiry_per_environment(envs: dict[str, Env], variant: Env) -> None:
+    # A reviewer-acceptable default (a year), prod's six years of audit retention, and the
+    # variant's own value.
+    assert [e.config.access_log_expiration_days for e in (envs["dev"], envs["prod"], variant)] == [
+        365,
+        2192,
+        90,
+    ]
+
+
+@pytest.mark.parametrize("bucket_attr", ["input_bucket", "output_bucket"])
+def test_data_buckets_refuse_any_encryption_but_the_stack_key(env: Env, bucket_attr: str) -> None:
+    # Given an upload (or our own write) that asks for SSE-S3, DSSE, SSE-C or another KMS key,
+    # then the bucket policy denies it; a write naming no encryption gets the bucket default.
+    bucket = getattr(env.stack.storage, bucket_attr)
+    key_arn = {"Fn::GetAtt": [env.logical_id(env.stack.storage.key), "Arn"]}
+    objects = {"Fn::Join": ["", [{"Fn::GetAtt": [env.logical_id(bucket), "Arn"]}, "/*"]]}
+    (policy,) = env.template.find_resources(
+        "AWS::S3::BucketPolicy", {"Properties": {"Bucket": {"Ref": env.logical_id(bucket)}}}
+    ).values()
+    denies = {
+        s["Sid"]: s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject"
+    }
+    assert set(denies) == {"DenyOtherEncryption", "DenyOtherKmsKey", "DenyCustomerProvidedKeys"}
+    for statement in denies.values():
+        assert statement["Principal"] == {"AWS": "*"}
+        assert statement["Resource"] == objects
+    assert denies["DenyOtherEncryption"]["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+        "Null": {"s3:x-amz-server-side-encryption": "false"},
+    }
+    assert denies["DenyOtherKmsKey"]["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
+        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+    }
+    assert denies["DenyCustomerProvidedKeys"]["Condition"] == {
+        "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}
+    }
