@@ -219,8 +219,12 @@ def acknowledge(stack: TranscriptionStack) -> None:
     )
 
 
+NAG_PACK_PREFIXES = ("AwsSolutions-", "HIPAA.Security-", "NIST.800.53.R5-")
+
+
 def acknowledgements(scope: IConstruct) -> dict[str, dict[str, str]]:
-    """Every acknowledgement under `scope`: construct path -> {finding: reason}."""
+    """Every cdk-nag acknowledgement under `scope`: construct path -> {finding: reason}. (CDK
+    makes a few of its own for its internal template validation; those are not ours.)"""
     found: dict[str, dict[str, str]] = {}
     for construct in scope.node.find_all():
         for entry in construct.node.metadata:
@@ -228,7 +232,9 @@ def acknowledgements(scope: IConstruct) -> dict[str, dict[str, str]]:
                 rules = {
                     re.sub(r"^annotation::", "", k, flags=re.I): v for k, v in entry.data.items()
                 }
-                found.setdefault(construct.node.path, {}).update(rules)
+                ours = {k: v for k, v in rules.items() if k.startswith(NAG_PACK_PREFIXES)}
+                if ours:
+                    found.setdefault(construct.node.path, {}).update(ours)
     return found
 
 

@@ -79,6 +79,46 @@ def key_path(key: str, name: str = "dev") -> str:
             {"low_confidence_threshold": 2}, "low_confidence_threshold", "0 to 1", id="fraction"
         ),
         pytest.param({"alarm_email": "ops"}, "alarm_email", "an email address", id="email"),
+        pytest.param(
+            {"alarm_topic_arn": "oncall"}, "alarm_topic_arn", "an SNS topic ARN", id="topic"
+        ),
+        pytest.param(
+            {"start_max_concurrency": 1},
+            "start_max_concurrency",
+            "an integer from 2 to 1000",
+            id="max-concurrency",
+        ),
+        pytest.param(
+            {"start_reserved_concurrency": 0},
+            "start_reserved_concurrency",
+            "an integer from 1 to 1000",
+            id="reserved",
+        ),
+        pytest.param(
+            {"concurrent_job_quota": 100, "concurrent_job_share": 101},
+            "concurrent_job_share",
+            "an integer from 1 to 100",
+            id="share-over-quota",
+        ),
+        pytest.param(
+            {"start_rate_per_second": 26},
+            "start_rate_per_second",
+            "an integer from 1 to 25",
+            id="rate-over-quota",
+        ),
+        pytest.param(
+            {"access_log_expiration_days": 0},
+            "access_log_expiration_days",
+            "an integer from 1 to 36500",
+            id="access-log-expiry",
+        ),
+        pytest.param({"vpc": "yes"}, "vpc", "true or false", id="vpc"),
+        pytest.param(
+            {"replica_input_bucket_arn": "arn:aws:s3:::replica-in"},
+            "replica_output_bucket_arn",
+            "set together with replica_input_bucket_arn",
+            id="replica-partial",
+        ),
     ],
 )
 def test_bad_setting_names_key_and_allowed_values(
@@ -112,16 +152,95 @@ def test_unknown_setting_is_named_with_the_allowed_settings() -> None:
     assert "name" not in allowed
 
 
-def test_prefixes_that_begin_one_another_are_rejected() -> None:
+SMALL = {"concurrent_job_share": 10, "start_rate_per_second": 1}
+
+
+@pytest.mark.parametrize(
+    ("dev_prefix", "prod_prefix", "relation"),
+    [("medscribe", "medscribe-prod", "begins"), ("medscribe", "medscribe", "equals")],
+)
+def test_prefixes_that_are_equal_or_begin_one_another_are_rejected(
+    dev_prefix: str, prod_prefix: str, relation: str
+) -> None:
     context = {
-        "dev": {**BASE, "job_name_prefix": "medscribe"},
-        "prod": {**BASE, "job_name_prefix": "medscribe-prod"},
+        "dev": {**BASE, **SMALL, "job_name_prefix": dev_prefix},
+        "prod": {**BASE, **SMALL, "job_name_prefix": prod_prefix},
     }
     with pytest.raises(ConfigError) as raised:
         load_environments(context)
     message = str(raised.value)
     assert key_path("job_name_prefix") in message
-    assert "allowed: prefixes that do not begin one another" in message
+    assert f"which {relation} environment prod's" in message
+    assert "allowed: prefixes that are distinct and do not begin one another" in message
+
+
+def test_default_shares_of_two_environments_in_one_region_exceed_the_quota() -> None:
+    # Given two environments in one Region, one without an account (it may deploy into the
+    # other's), each with the default share (the whole quota), then synth refuses them.
+    context = {"dev": BASE, "prod": {**BASE, "account": "111111111111"}}
+    with pytest.raises(ConfigError) as raised:
+        load_environments(context)
+    assert str(raised.value) == (
+        'cdk.json context "environments.dev.concurrent_job_share" + '
+        '"environments.prod.concurrent_job_share" sum to 500; allowed: at most '
+        "concurrent_job_quota (250), because environments dev, prod may share one account "
+        "and Region (us-east-1, account 111111111111)"
+    )
+
+
+def test_start_rates_that_sum_above_the_start_quota_are_rejected() -> None:
+    context = {
+        "dev": {**BASE, "concurrent_job_share": 50, "start_rate_per_second": 10},
+        "qa": {**BASE, "concurrent_job_share": 50, "start_rate_per_second": 20},
+    }
+    with pytest.raises(ConfigError, match=r'"environments.qa.start_rate_per_second" sum to 30; '):
+        load_environments(context)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"region": "us-east-1", "account": "222222222222"},  # another account
+        {"region": "eu-west-1"},  # another Region
+    ],
+    ids=["other-account", "other-region"],
+)
+def test_environments_that_cannot_share_an_account_and_region_each_use_the_quota(
+    other: dict[str, Any],
+) -> None:
+    context = {"dev": {**BASE, "account": "111111111111"}, "qa": other}
+    configs = load_environments(context)
+    assert [c.concurrent_job_share for c in configs] == [250, 250]
+    assert [c.start_rate_per_second for c in configs] == [25, 25]
+
+
+def test_protected_environment_needs_an_alarm_recipient() -> None:
+    message = error_for({"termination_protection": True, "account": "111111111111"})
+    assert key_path("alarm_email") in message
+    assert key_path("alarm_topic_arn") in message
+    assert "allowed: an email address or an existing SNS topic ARN" in message
+    for recipient in (
+        {"alarm_email": "oncall@example.com"},
+        {"alarm_topic_arn": "arn:aws:sns:us-east-1:111111111111:oncall"},
+    ):
+        config = parse_environment(
+            "prod",
+            {**BASE, "termination_protection": True, "account": "111111111111", **recipient},
+        )
+        assert config.termination_protection
+
+
+def test_dispatch_settings_reach_the_handler_environment() -> None:
+    config = parse_environment(
+        "dev", {**BASE, "concurrent_job_share": 40, "start_rate_per_second": 7}
+    )
+    variables = config.lambda_environment()
+    assert (variables["CONCURRENT_JOB_SHARE"], variables["START_RATE_PER_SECOND"]) == ("40", "7")
+    defaults = parse_environment("dev", BASE)
+    assert (defaults.concurrent_job_share, defaults.start_rate_per_second) == (250, 25)
+    assert defaults.start_reserved_concurrency is None
+    assert defaults.post_process_reserved_concurrency is None
+    assert defaults.start_max_concurrency == 5
 
 
 @pytest.mark.parametrize("context", [None, {}, [], "dev"], ids=["none", "empty", "list", "str"])
@@ -162,6 +281,8 @@ def test_app_script_fails_synth_with_the_config_message(tmp_path: Any) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))} | {
         "CDK_CONTEXT_JSON": json.dumps(BAD_CONTEXT),
         "CDK_OUTDIR": str(tmp_path),
+        # As `make` runs it: jsii on the pinned Node 22 (an older Node prints a banner).
+        "PATH": f"{REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     result = subprocess.run(
         [sys.executable, "app.py"],
@@ -172,5 +293,6 @@ def test_app_script_fails_synth_with_the_config_message(tmp_path: Any) -> None:
         timeout=120,
         check=False,
     )
-    assert result.returncode != 0
-    assert f"ConfigError: {BAD_MESSAGE}" in result.stderr
+    # One line, the key and the allowed values, no traceback.
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"error: {BAD_MESSAGE}"]
