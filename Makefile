@@ -44,8 +44,10 @@ test-fast: install
 synth: install
 	cdk synth --quiet
 
+# Needs AWS credentials for the environment's account (see README "Deploying"). The outputs
+# file is what `python -m jobctl --outputs-file cdk-outputs-$(ENV).json` reads.
 deploy: install
-	cdk deploy MedicalTranscription-$(ENV)
+	cdk deploy MedicalTranscription-$(ENV) --outputs-file cdk-outputs-$(ENV).json
 
 bench: install
 	$(BIN)/python bench/bench.py

@@ -83,11 +83,10 @@ START_DLQ = (
     "which is encrypted and alarmed."
 )
 NO_REPLICATION = (
-    "No cross-Region replication in this environment (the replica_* settings are unset): "
-    "Transcribe Medical reads media from a bucket in its own Region, and versioning, "
-    "noncurrent-version retention and RemovalPolicy.RETAIN protect against deletion and "
-    "overwrite. Set replica_input_bucket_arn, replica_output_bucket_arn and replica_kms_key_arn "
-    "to replicate."
+    "No cross-Region replication: Transcribe Medical reads media from a bucket in its own "
+    "Region, and versioning, noncurrent-version retention and RemovalPolicy.RETAIN protect "
+    "against deletion and overwrite; replicating PHI to a second Region (its key, bucket and BAA "
+    "scope) is a deployment decision outside this stack."
 )
 LOG_BUCKET_REPLICATION = (
     "The access-log bucket holds S3 server access logs (and VPC flow logs), which quote object "

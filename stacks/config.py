@@ -27,14 +27,9 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SNS_TOPIC_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$"
 )
-S3_BUCKET_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-KMS_KEY_ARN_PATTERN = re.compile(
-    r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/[0-9a-zA-Z-]{1,128}$"
-)
 # Access logs quote object keys (PHI): kept long enough to investigate an incident found late,
 # not for ever. Teams with a six-year audit-retention policy set 2192.
 DEFAULT_ACCESS_LOG_EXPIRATION_DAYS = 365
-REPLICA_KEYS = ("replica_input_bucket_arn", "replica_output_bucket_arn", "replica_kms_key_arn")
 
 
 class ConfigError(ValueError):
@@ -65,13 +60,10 @@ class EnvironmentConfig:
     output_expiration_days: int | None = None
     noncurrent_version_expiration_days: int = 30
     access_log_expiration_days: int = DEFAULT_ACCESS_LOG_EXPIRATION_DAYS
-    # Optional hardening: functions in a VPC, AWS Backup, cross-Region replication.
+    # Optional hardening: functions in a VPC, AWS Backup.
     vpc: bool = False
     backup_plan: bool = False
     backup_retention_days: int = 35
-    replica_input_bucket_arn: str | None = None
-    replica_output_bucket_arn: str | None = None
-    replica_kms_key_arn: str | None = None
     # Ingest and dispatch: how fast uploads become jobs. Reserved concurrency is off by default:
     # a new account may have a Lambda limit of 10, and any reservation then fails the deploy.
     start_reserved_concurrency: int | None = None
@@ -94,7 +86,8 @@ class EnvironmentConfig:
 
     @property
     def replication(self) -> bool:
-        return self.replica_kms_key_arn is not None
+        """Cross-Region replication is not built yet (acknowledged in stacks/compliance.py)."""
+        return False
 
     @property
     def stack_name(self) -> str:
@@ -261,7 +254,6 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         vpc=r.boolean("vpc", False),
         backup_plan=r.boolean("backup_plan", False),
         backup_retention_days=r.required_integer("backup_retention_days", 35, 1, 36500),
-        **_replica(r),
         start_reserved_concurrency=r.integer("start_reserved_concurrency", None, 1, 1000),
         start_max_concurrency=r.required_integer("start_max_concurrency", 5, 2, 1000),
         start_batch_size=r.required_integer("start_batch_size", 5, 1, 10),
@@ -282,29 +274,6 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         alarm_topic_arn=alarm_topic_arn,
         backlog_age_alarm_minutes=r.required_integer("backlog_age_alarm_minutes", 240, 5, 10080),
     )
-
-
-def _replica(r: _Reader) -> dict[str, str | None]:
-    """Cross-Region replication: the two destination buckets and their key, all or none."""
-    values = {
-        "replica_input_bucket_arn": r.pattern(
-            "replica_input_bucket_arn", None, S3_BUCKET_ARN_PATTERN, "an S3 bucket ARN"
-        ),
-        "replica_output_bucket_arn": r.pattern(
-            "replica_output_bucket_arn", None, S3_BUCKET_ARN_PATTERN, "an S3 bucket ARN"
-        ),
-        "replica_kms_key_arn": r.pattern(
-            "replica_kms_key_arn", None, KMS_KEY_ARN_PATTERN, "a KMS key ARN"
-        ),
-    }
-    missing = [k for k, v in values.items() if v is None]
-    if missing and len(missing) < len(values):
-        raise r.fail(
-            missing[0],
-            f"set together with {', '.join(k for k in values if k not in missing)} "
-            f"(replication needs all of {', '.join(REPLICA_KEYS)})",
-        )
-    return values
 
 
 def load_environments(context: Any) -> list[EnvironmentConfig]:

@@ -113,12 +113,6 @@ def key_path(key: str, name: str = "dev") -> str:
             id="access-log-expiry",
         ),
         pytest.param({"vpc": "yes"}, "vpc", "true or false", id="vpc"),
-        pytest.param(
-            {"replica_input_bucket_arn": "arn:aws:s3:::replica-in"},
-            "replica_output_bucket_arn",
-            "set together with replica_input_bucket_arn",
-            id="replica-partial",
-        ),
     ],
 )
 def test_bad_setting_names_key_and_allowed_values(
