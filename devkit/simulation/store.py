@@ -229,6 +229,7 @@ class MemoryLedger:
             in_flight=int(item.get("in_flight", 0)),
             drift_seen=int(item.get("drift_seen", 0)),
             backoff_until=float(item.get("backoff_until", 0)),
+            limit_streak=int(item.get("limit_streak", 0)),
         )
 
     def claim(
@@ -307,9 +308,10 @@ class MemoryLedger:
         counter["in_flight"] = counter.get("in_flight", 0) + delta
         counter["drift_seen"] = drift_seen
 
-    def back_off(self, until_epoch_s: float) -> None:
+    def back_off(self, until_epoch_s: float, *, streak: int) -> None:
         self._calls.count(DYNAMODB, "UpdateItem")
         self._counter()["backoff_until"] = until_epoch_s
+        self._counter()["limit_streak"] = streak
 
     def give_slot_back(self) -> None:
         """Stopgap for the simulation's glue while JobFinisher ends jobs with a plain

@@ -53,6 +53,7 @@ class CapacityState:
     in_flight: int
     drift_seen: int  # the difference the last heal check saw (0: none)
     backoff_until: float  # epoch seconds; no starts before it (another workload is busy)
+    limit_streak: int = 0  # LimitExceeded answers since the last start that went through
 
 
 class CapacityLedger(Protocol):
@@ -71,7 +72,7 @@ class CapacityLedger(Protocol):
 
     def adjust(self, delta: int, *, drift_seen: int) -> None: ...
 
-    def back_off(self, until_epoch_s: float) -> None: ...
+    def back_off(self, until_epoch_s: float, *, streak: int) -> None: ...
 
 
 def _reasons(error: ClientError) -> list[str]:
@@ -108,6 +109,7 @@ class DynamoCapacityLedger:
             in_flight=int(item.get("in_flight", 0)),
             drift_seen=int(item.get("drift_seen", 0)),
             backoff_until=float(item.get("backoff_until", 0)),
+            limit_streak=int(item.get("limit_streak", 0)),
         )
 
     def claim(
@@ -272,9 +274,11 @@ class DynamoCapacityLedger:
             ExpressionAttributeValues=ji.to_dynamo({":delta": delta, ":seen": drift_seen}),
         )
 
-    def back_off(self, until_epoch_s: float) -> None:
+    def back_off(self, until_epoch_s: float, *, streak: int) -> None:
+        """No claims before `until_epoch_s`; `streak` LimitExceeded answers in a row (0 ends
+        a back-off episode after a start went through)."""
         self._table.update_item(
             Key={"job_name": CAPACITY_KEY},
-            UpdateExpression="SET backoff_until = :until",
-            ExpressionAttributeValues=ji.to_dynamo({":until": until_epoch_s}),
+            UpdateExpression="SET backoff_until = :until, limit_streak = :streak",
+            ExpressionAttributeValues=ji.to_dynamo({":until": until_epoch_s, ":streak": streak}),
         )

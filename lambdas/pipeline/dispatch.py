@@ -38,9 +38,16 @@ from pipeline.output_layout import transcript_key_for
 from pipeline.start import JobStarter, TransientStartError, start_request, upload_of
 from pipeline.step import PipelineStep
 
-# After a LimitExceededException no run starts anything for this long: the capacity went to
-# another workload and comes back only as its jobs end.
+# After a LimitExceededException no run starts anything for a while: 1 s, doubling with each
+# refusal in a row, at most LIMIT_BACKOFF_S. Transcribe answers LimitExceeded both for its
+# start rate (gone in a second) and for concurrent jobs another workload holds (gone as its
+# jobs end); the doubling serves both without telling them apart.
+FIRST_BACKOFF_S = 1.0
 LIMIT_BACKOFF_S = 30.0
+# A run that waits out a back-off this short goes on; a longer one ends the run.
+WAIT_OUT_BACKOFF_S = 2.0
+# Transient errors (throttling, 5xx) in a row before a run gives up until the next trigger.
+MAX_TRANSIENT_IN_A_ROW = 3
 # At most this many backlog items are read at once (one Query page).
 PAGE_SIZE = 50
 
@@ -75,9 +82,12 @@ class Dispatched(StrEnum):
     OUT_OF_TIME = "OUT_OF_TIME"  # the invocation's time is nearly spent
 
 
-STOPPING = frozenset(
-    {Dispatched.NO_CAPACITY, Dispatched.BACKED_OFF, Dispatched.THROTTLED, Dispatched.OUT_OF_TIME}
-)
+STOPPING = frozenset({Dispatched.NO_CAPACITY, Dispatched.OUT_OF_TIME})
+
+
+def backoff_s(streak: int) -> float:
+    """How long to back off after the `streak`-th LimitExceeded in a row."""
+    return float(min(LIMIT_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, streak - 1)))
 
 
 @dataclass
@@ -98,6 +108,8 @@ class DispatchReport:
 class Dispatcher(PipelineStep):
     """The decider. `time_left_s` bounds a run (a Lambda's remaining time)."""
 
+    _streak = 0  # LimitExceeded answers in a row, as the counter said at the run's start
+
     def dispatch(
         self, *, time_left_s: Callable[[], float] = lambda: 60.0, reserve_s: float = 5.0
     ) -> DispatchReport:
@@ -111,12 +123,18 @@ class Dispatcher(PipelineStep):
     def _run(
         self, report: DispatchReport, time_left_s: Callable[[], float], reserve_s: float
     ) -> None:
+        transient_in_a_row = 0
         while True:
             state = self.ledger.state()
+            self._streak = state.limit_streak
             report.in_flight = state.in_flight
-            if state.backoff_until > self.epoch():
-                report.stopped = Dispatched.BACKED_OFF.value
-                return
+            wait = state.backoff_until - self.epoch()
+            if wait > 0:
+                if wait > WAIT_OUT_BACKOFF_S or time_left_s() - wait < reserve_s:
+                    report.stopped = Dispatched.BACKED_OFF.value
+                    return
+                self.sleep(wait)
+                continue
             free = self.settings.concurrent_job_share - state.in_flight
             if free <= 0:
                 report.stopped = Dispatched.NO_CAPACITY.value
@@ -129,14 +147,23 @@ class Dispatcher(PipelineStep):
                 report.stopped = "no_work"
                 return
             progressed = False
+            backed_off = False
             for item in batch:
                 outcome = self._dispatch_one(item, time_left_s, reserve_s)
                 report.count(outcome)
                 if outcome in STOPPING:
                     report.stopped = outcome.value
                     return
-                progressed = progressed or outcome is not Dispatched.SKIPPED
-            if not progressed or len(batch) < want:
+                if outcome is Dispatched.BACKED_OFF:
+                    backed_off = True
+                    break  # re-read the counter: wait the back-off out, or stop
+                throttled = outcome is Dispatched.THROTTLED
+                transient_in_a_row = transient_in_a_row + 1 if throttled else 0
+                if transient_in_a_row >= MAX_TRANSIENT_IN_A_ROW:
+                    report.stopped = Dispatched.THROTTLED.value
+                    return
+                progressed = progressed or outcome not in (Dispatched.SKIPPED, Dispatched.THROTTLED)
+            if not backed_off and (not progressed or len(batch) < want):
                 # Everything read was taken by another run (the index lags), or the backlog
                 # is empty now: the next trigger goes on.
                 report.stopped = "no_work"
@@ -210,7 +237,8 @@ class Dispatcher(PipelineStep):
                 return self._failed(job_name, NAME_TAKEN)
             if code == "LimitExceededException":
                 self.ledger.unclaim(job_name, attempt=attempt, now=self.clock())
-                self.ledger.back_off(self.epoch() + LIMIT_BACKOFF_S)
+                self._streak += 1
+                self.ledger.back_off(self.epoch() + backoff_s(self._streak), streak=self._streak)
                 return Dispatched.BACKED_OFF
             if is_transient(error):
                 self.ledger.unclaim(job_name, attempt=attempt, now=self.clock())
@@ -218,6 +246,10 @@ class Dispatcher(PipelineStep):
             return self._failed(
                 job_name, f"Transcribe Medical refused the job ({code}): {_message(error)}"
             )
+        if self._streak:
+            # A start went through: the next LimitExceeded begins a new episode at 1 s.
+            self._streak = 0
+            self.ledger.back_off(0.0, streak=0)
         return Dispatched.STARTED
 
     def _failed(self, job_name: str, reason: str) -> Dispatched:

@@ -167,3 +167,12 @@ def make_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Env]]:
 @pytest.fixture
 def env(make_env: Callable[..., Env]) -> Env:
     return make_env()
+
+
+@pytest.fixture(autouse=True)
+def back_offs_end_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dispatch run here stops at a back-off instead of sleeping it out in real time;
+    test_dispatch checks the waiting itself with a virtual clock."""
+    from pipeline import dispatch
+
+    monkeypatch.setattr(dispatch, "WAIT_OUT_BACKOFF_S", 0.0)

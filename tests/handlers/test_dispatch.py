@@ -11,9 +11,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from devkit.lambda_events import sqs_event, sqs_record
 from devkit.media_samples import wav_bytes
+from pipeline import dispatch
 from pipeline import job_index as ji
 from pipeline.capacity import Claim, DynamoCapacityLedger
-from pipeline.dispatch import NAME_TAKEN, SUPERSEDED, Dispatched, Dispatcher
+from pipeline.dispatch import (
+    FIRST_BACKOFF_S,
+    NAME_TAKEN,
+    SUPERSEDED,
+    Dispatched,
+    Dispatcher,
+    backoff_s,
+)
 from pipeline.s3_events import uploads_in
 from pipeline.start import JobStarter
 
@@ -235,3 +243,29 @@ def test_an_aws_error_leaves_the_backlog_alone_and_names_only_the_code(env: Env)
     assert "Jane" not in str(raised.value)
     assert "AccessDeniedException" in str(raised.value)
     assert status(env, name) == "PENDING"
+
+
+def test_a_short_back_off_is_waited_out_and_the_run_goes_on(env: Env, monkeypatch: Any):
+    monkeypatch.setattr(dispatch, "WAIT_OUT_BACKOFF_S", 2.0)
+    names = admit(env, "conversation/1.wav", "conversation/2.wav")
+    env.fail_transcribe("LimitExceededException", times=1)
+    dispatcher = Dispatcher.from_environment()
+    now = {"t": 5000.0}
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now["t"] += seconds
+
+    dispatcher.epoch = lambda: now["t"]
+    dispatcher.sleep = sleep
+    report = dispatcher.dispatch()
+    # One refusal: a 1 s back-off, waited out, then both start and the streak is over
+    assert slept == [pytest.approx(FIRST_BACKOFF_S)]
+    assert report.started == 2
+    assert [status(env, n) for n in names] == ["QUEUED", "QUEUED"]
+    assert dispatcher.ledger.state().limit_streak == 0
+
+
+def test_refusals_in_a_row_double_the_back_off_up_to_its_cap():
+    assert [backoff_s(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [1, 2, 4, 8, 16, 30, 30]

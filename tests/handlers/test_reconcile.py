@@ -124,12 +124,13 @@ def test_a_drifted_in_flight_count_is_healed_on_the_second_sighting(env: Env, la
     assert ledger.state().in_flight == 2
 
 
-def test_a_fresh_pending_job_is_left_to_the_queue(env: Env, lambda_context):
+def test_a_waiting_job_is_not_started_while_the_dispatch_backs_off(env: Env, lambda_context):
     env.fail_transcribe("LimitExceededException")
     start_job.handler(env.event(env.put("conversation/visit.wav", WAV)), lambda_context)
     report = reconcile.handler({}, lambda_context)
-    assert report["checked"] == 0
+    assert report["checked"] == 0  # nothing open to poll
     assert env.only_item()["status"] == "PENDING"
+    assert len(env.start_requests) == 1  # the back-off holds: no second start yet
 
 
 def pending_item(env: Env, *, created: datetime, attempts: int) -> str:
