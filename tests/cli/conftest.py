@@ -25,7 +25,8 @@ from jobctl import resources
 from jobctl.cli import main
 from tests.handlers.conftest import Env, make_env  # noqa: F401 - make_env is a fixture
 
-WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=1.0)
+# Long enough for SCRIPT: the emulator's words stop at the audio's end.
+WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=10.0)
 LOW_RATE_WAV = wav_bytes(sample_rate=8000, channels=1, duration_s=1.0)  # REJECTED
 DOCUMENTS = ("transcript.txt", "dialogue.txt", "captions.vtt", "captions.srt", "summary.json")
 SCRIPT = (
@@ -121,9 +122,14 @@ class Pipeline:
         return name
 
     def pending(self, key: str) -> str:
-        self.env.fail_transcribe("LimitExceededException", times=1)
+        # Every attempt of the client's retries is refused: the job goes back to the backlog.
+        self.env.fail_transcribe("LimitExceededException", times=3)
         name = self.start(key)
         assert self.env.item(name)["status"] == "PENDING"
+        # The dispatcher now backs off; later jobs of the same test should start at once.
+        self.env.table.update_item(
+            Key={"job_name": "#capacity"}, UpdateExpression="REMOVE backoff_until, limit_streak"
+        )
         return name
 
     def queued(self, key: str) -> str:
