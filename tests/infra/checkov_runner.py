@@ -50,7 +50,7 @@ def run_checkov(templates: list[Path]) -> list[dict[str, Any]]:
     command = [str(ensure_checkov())]
     for template in templates:
         command += ["-f", str(template)]
-    command += ["--framework", "cloudformation", "--quiet", "--compact", "-o", "json"]
+    command += ["--framework", "cloudformation", "--compact", "-o", "json"]
     # Offline: no Bridgecrew platform, no version check, no guide download.
     env = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     result = subprocess.run(

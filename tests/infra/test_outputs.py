@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from aws_cdk.assertions import Match
 
+from jobctl import resources
 from tests.infra.helpers import Env
 
 OUTPUT_NAMES = (
@@ -34,3 +38,21 @@ def test_outputs_are_not_exported(env: Env) -> None:
     assert set(OUTPUT_NAMES) <= set(outputs)
     for name in OUTPUT_NAMES:
         assert "Export" not in outputs[name], name
+
+
+def test_jobctl_reads_the_outputs_file_cdk_deploy_writes(env: Env, tmp_path: Path) -> None:
+    # Given the file `cdk deploy --outputs-file` writes ({stack: {output name: value}}) for this
+    # stack's outputs, when jobctl reads it, then every resource it needs resolves from it.
+    outputs = env.template.find_outputs("*")
+    assert set(resources.OUTPUT_NAMES) <= set(outputs)
+    document = {env.stack.stack_name: {name: f"value-of-{name}" for name in outputs}}
+    path = tmp_path / f"cdk-outputs-{env.config.name}.json"
+    path.write_text(json.dumps(document))
+    stack = resources.StackResources(flags={}, outputs_file=path)
+    assert (stack.table, stack.input_bucket, stack.output_bucket, stack.ingest_queue_url) == (
+        "value-of-JobTableName",
+        "value-of-InputBucketName",
+        "value-of-OutputBucketName",
+        "value-of-IngestQueueUrl",
+    )
+    assert stack.get(resources.KMS_KEY_ARN) == "value-of-KmsKeyArn"
