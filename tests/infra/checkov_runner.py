@@ -7,6 +7,7 @@ conflicts with requirements.txt, so it cannot live in the project's .venv. The f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -19,12 +20,21 @@ REQUIREMENTS = Path(__file__).with_name("requirements-checkov.txt")
 CHECKOV_VENV = REPO_ROOT / ".venv" / "checkov"
 CHECKOV = CHECKOV_VENV / "bin" / "checkov"
 STAMP = CHECKOV_VENV / ".installed"
+LOCK = REPO_ROOT / ".venv" / "checkov.lock"
 
 
 def ensure_checkov() -> Path:
-    """The pinned checkov, installed on first use (a minute, from PyPI)."""
-    if STAMP.exists() and STAMP.read_text() == REQUIREMENTS.read_text():
-        return CHECKOV
+    """The pinned checkov, installed on first use (a minute, from PyPI). A lock file keeps two
+    pytest-xdist workers from building it at once."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (STAMP.exists() and STAMP.read_text() == REQUIREMENTS.read_text()):
+            _install()
+    return CHECKOV
+
+
+def _install() -> None:
     venv.create(CHECKOV_VENV, with_pip=True, clear=True)
     subprocess.run(
         [
@@ -42,7 +52,6 @@ def ensure_checkov() -> Path:
         timeout=900,
     )
     STAMP.write_text(REQUIREMENTS.read_text())
-    return CHECKOV
 
 
 def run_checkov(templates: list[Path]) -> list[dict[str, Any]]:
