@@ -11,15 +11,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.completion import Finish, JobFinisher, PermanentFinishError, TransientFinishError
 from pipeline.dispatch import Dispatcher
 from pipeline.dispatch_run import run_dispatch
-from pipeline.observability import logger, metrics, tracer
+from pipeline.observability import code_only_errors, logger, metrics, tracer
+from pipeline.settings import SettingsError
 
 METRIC_FOR = {Finish.COMPLETED: "JobsCompleted", Finish.FAILED: "JobsFailed"}
 RETRY_LATER = "RETRY_LATER"  # a permanent error below the bound: the reconciler tries again
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
+@code_only_errors(TransientFinishError, SettingsError)
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     job_name = str(event.detail.get("TranscriptionJobName", ""))

@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.completion import JobFinisher
 from pipeline.dispatch import Dispatcher
 from pipeline.dispatch_run import record_dispatch
-from pipeline.observability import logger, metrics, tracer
+from pipeline.observability import code_only_errors, logger, metrics, tracer
 from pipeline.reconciliation import ReconcileError, Reconciler
+from pipeline.settings import SettingsError
 
 METRIC_FOR = {"COMPLETED": "JobsCompleted", "FAILED": "JobsFailed", "RETURNED": "JobsReturned"}
 
@@ -29,9 +30,10 @@ def reconciler() -> Reconciler:
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
+@code_only_errors(ReconcileError, SettingsError)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         report = reconciler().run(time_left_ms=context.get_remaining_time_in_millis)

@@ -24,9 +24,9 @@ from pipeline import aws_clients
 from pipeline.dispatch import Dispatcher
 from pipeline.dispatch_run import run_dispatch
 from pipeline.ingest_queue import delete_finished, queue_url_from_arn
-from pipeline.observability import logger, metrics, tracer
+from pipeline.observability import code_only_errors, logger, metrics, tracer
 from pipeline.s3_events import MalformedMessage, uploads_in
-from pipeline.settings import current_settings
+from pipeline.settings import SettingsError, current_settings
 from pipeline.start import JobStarter, Outcome, StartError, TransientStartError
 
 # The whole batch failing is reported as item failures, not an exception: a busy S3 is
@@ -44,6 +44,8 @@ class _Batch:
     admitted = 0  # uploads recorded PENDING in this invocation: worth a dispatch run
 
 
+# What a record handler raises is kept by the batch processor and logged by Powertools.
+@code_only_errors(MalformedMessage, StartError)
 def record_handler(record: SQSRecord) -> None:
     receives = int(record.attributes.approximate_receive_count or 1)
     last_delivery = receives >= current_settings().ingest_max_receives
@@ -91,9 +93,10 @@ def _delete_recorded(event: dict[str, Any], failed: set[str]) -> None:
     delete_finished(aws_clients.client("sqs"), queue_url, done)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)  # the event quotes keys
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
+@code_only_errors(SettingsError)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     current_settings()  # fail the first invocation early, naming a missing variable
     _Batch.admitted = 0
