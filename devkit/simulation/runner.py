@@ -9,7 +9,6 @@ scheduler runs the real `Reconciler` every few minutes.
 
 from __future__ import annotations
 
-import inspect
 import json
 import random
 import time
@@ -24,7 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from devkit.lambda_events import s3_notification, transcribe_state_change
 from devkit.simulation.calls import CallCounter
 from devkit.simulation.clock import EventLoop, VirtualClock
-from devkit.simulation.eventbridge import AsyncFunction, EventBus
+from devkit.simulation.eventbridge import EventBus
 from devkit.simulation.faults import SimulatedCrash
 from devkit.simulation.metrics import BusyMeter, RunResult, Series
 from devkit.simulation.s3 import MemoryS3
@@ -32,9 +31,14 @@ from devkit.simulation.scenario import Scenario, Upload
 from devkit.simulation.sqs import EventSource, MemoryQueue, MemorySqs
 from devkit.simulation.store import ItemStore, MemoryJobIndex, MemoryLedger
 from devkit.simulation.transcribe import MemoryTranscribe, SimulatedJob
-from pipeline import completion, reconciliation
 from pipeline import job_index as ji
-from pipeline.completion import Finish, FinishResult, JobFinisher, PermanentFinishError
+from pipeline import reconciliation
+from pipeline.completion import (
+    Finish,
+    JobFinisher,
+    PermanentFinishError,
+    TransientFinishError,
+)
 from pipeline.dispatch import Dispatcher, DispatchError
 from pipeline.ingest_queue import delete_finished, queue_url_from_arn
 from pipeline.job_names import job_name_for
@@ -51,14 +55,6 @@ RECONCILE_TIMEOUT_S = 300.0
 DRAIN_S = 3600.0  # after the last file ends: late retries and events still run
 SAMPLE_EVERY_S = 30.0
 
-# Until JobFinisher gives a slot back through `ledger.release`, the glue gives it back
-# after a job ends (one line to delete once completion.py calls release).
-FINISHER_RELEASES_SLOTS = "ledger.release" in inspect.getsource(completion)
-# The reconciler as the lead is reshaping it (dispatcher=, ledger=; it dispatches and
-# heals the count itself) or as it was (starter=; the glue dispatches after it).
-_RECONCILER_PARAMETERS = inspect.signature(Reconciler.__init__).parameters
-RECONCILER_DISPATCHES = "dispatcher" in _RECONCILER_PARAMETERS
-
 
 def simulation_settings(scenario: Scenario, **overrides: Any) -> Settings:
     settings = Settings(
@@ -72,17 +68,6 @@ def simulation_settings(scenario: Scenario, **overrides: Any) -> Settings:
         start_rate_per_second=scenario.start_rate,
     )
     return replace(settings, **overrides)
-
-
-class _SimulatedFinisher(JobFinisher):
-    """The real finisher; the stopgap slot release lives here so every path gets it."""
-
-    def finish(self, job_name: str) -> FinishResult:
-        result = super().finish(job_name)
-        if not FINISHER_RELEASES_SLOTS and result.outcome in (Finish.COMPLETED, Finish.FAILED):
-            assert isinstance(self.ledger, MemoryLedger)
-            self.ledger.give_slot_back()
-        return result
 
 
 class Simulation:
@@ -141,10 +126,27 @@ class Simulation:
         }
         self.starter = JobStarter(**step)
         self.dispatcher = Dispatcher(**step)
-        self.finisher = _SimulatedFinisher(max_attempts=5, **step)
-        self.post_process = AsyncFunction(loop=self.loop, handler=self._post_process)
+        self.finisher = JobFinisher(max_attempts=5, **step)
+        # EventBridge -> the completion queue -> post-process (as the stack wires it): a
+        # crashed invocation's events come back after the visibility timeout, up to
+        # max_receives times, instead of Lambda's two async retries.
+        self.completion_dlq = MemoryQueue("sim-completion-dlq", self.clock)
+        self.completion = MemoryQueue(
+            "sim-completion",
+            self.clock,
+            visibility_timeout_s=scenario.visibility_timeout_s,
+            max_receive_count=scenario.max_receives,
+            dead_letter_queue=self.completion_dlq,
+        )
         self.bus = EventBus(
-            loop=self.loop, rng=self.rng, faults=self.faults, target=self.post_process
+            loop=self.loop, rng=self.rng, faults=self.faults, target=self.completion
+        )
+        self.completion_source = EventSource(
+            queue=self.completion,
+            loop=self.loop,
+            handler=self._post_process,
+            batch_size=scenario.batch_size,
+            max_concurrency=scenario.max_concurrency,
         )
         self.transcribe.on_job_end = self._job_ended
         self.source = EventSource(
@@ -222,12 +224,14 @@ class Simulation:
             self._dispatch(START_TIMEOUT_S)
         return failed
 
-    def _dispatch(self, budget_s: float) -> None:
+    def _dispatch(self, budget_s: float, *, slots_freed: int = 0) -> None:
         """One dispatch run inside an invocation (pipeline.dispatch_run without metrics)."""
         deadline = self.clock.now + budget_s
         self.transcribe.arm_crash_after_start(self.rng.random() < self.faults.start_crash)
         try:
-            self.dispatcher.dispatch(time_left_s=lambda: deadline - self.clock.now)
+            self.dispatcher.dispatch(
+                time_left_s=lambda: deadline - self.clock.now, slots_freed=slots_freed
+            )
         except DispatchError as error:
             self._error(error)
         finally:
@@ -236,46 +240,46 @@ class Simulation:
     def _job_ended(self, job: SimulatedJob) -> None:
         self.bus.put(transcribe_state_change(job_name=job.name, status=job.status))
 
-    def _post_process(self, event: dict[str, Any]) -> None:
-        """post_process.handler, then one dispatch when a job ended (a slot freed)."""
-        job_name = str(event["detail"]["TranscriptionJobName"])
+    def _post_process(self, records: list[dict[str, Any]]) -> set[str]:
+        """post_process.handler on a batch of the completion queue: finish each job (a busy
+        AWS fails only its own message), then one dispatch if any job ended (a slot freed)."""
         if self.rng.random() < self.faults.post_process_crash:
             self.s3.arm_crash_after_puts(self.rng.randint(1, 7))
+        failed: set[str] = set()
+        ended = 0
         try:
-            try:
-                result = self.finisher.finish(job_name)
-            except PermanentFinishError as error:
-                self._error(error)
-                return
-            if result.outcome in (Finish.COMPLETED, Finish.FAILED):
-                self._dispatch(POST_PROCESS_TIMEOUT_S)
+            for record in records:
+                job_name = str(json.loads(record["body"])["detail"]["TranscriptionJobName"])
+                try:
+                    result = self.finisher.finish(job_name)
+                except PermanentFinishError as error:
+                    self._error(error)
+                    continue
+                except TransientFinishError:
+                    failed.add(record["messageId"])
+                    continue
+                ended += result.outcome in (Finish.COMPLETED, Finish.FAILED)
+            if ended:
+                self._dispatch(POST_PROCESS_TIMEOUT_S, slots_freed=ended)
         finally:
             self.s3.arm_crash_after_puts(None)
+        return failed
 
     def _reconcile(self) -> None:
         deadline = self.clock.now + RECONCILE_TIMEOUT_S
         self.reconcile_runs += 1
-        kwargs: dict[str, Any] = {
-            "index": self.index,
-            "finisher": self.finisher,
-            "limiter": RateLimiter(GETS_PER_SECOND, clock=self.clock.epoch, sleep=self.clock.sleep),
-            "now": self.clock.moment,
-            "pending_restart_after": timedelta(minutes=self.settings.pending_restart_minutes),
-        }
-        if RECONCILER_DISPATCHES:
-            kwargs.update(dispatcher=self.dispatcher, ledger=self.ledger)
-        if "starter" in _RECONCILER_PARAMETERS:
-            kwargs["starter"] = self.starter
-        if not RECONCILER_DISPATCHES:
-            # The old reconciler restarts stale PENDING jobs itself; the dispatcher owns them
-            # now, so it is kept off them (it would call a method JobStarter no longer has).
-            kwargs["pending_restart_after"] = timedelta(days=36500)
-        kwargs = {k: v for k, v in kwargs.items() if k in _RECONCILER_PARAMETERS}
+        reconciler = Reconciler(
+            index=self.index,
+            finisher=self.finisher,
+            dispatcher=self.dispatcher,
+            ledger=self.ledger,
+            limiter=RateLimiter(GETS_PER_SECOND, clock=self.clock.epoch, sleep=self.clock.sleep),
+            now=self.clock.moment,
+            poll_after=timedelta(seconds=self.settings.reconcile_poll_after_s),
+        )
         self.transcribe.arm_crash_after_start(self.rng.random() < self.faults.start_crash)
         try:
-            Reconciler(**kwargs).run(time_left_ms=lambda: int((deadline - self.clock.now) * 1000))
-            if not RECONCILER_DISPATCHES:
-                self.dispatcher.dispatch(time_left_s=lambda: deadline - self.clock.now)
+            reconciler.run(time_left_ms=lambda: int((deadline - self.clock.now) * 1000))
         except SimulatedCrash:
             pass  # the next scheduled run goes on
         except Exception as error:
@@ -367,7 +371,7 @@ class Simulation:
             completed=self.store.count(ji.COMPLETED),
             lost=lost,
             duplicate_jobs=sum(n - 1 for n in self.transcribe.accepted_by_media.values() if n > 1),
-            dlq_messages=len(self.ingest_dlq) + len(self.post_process.dead_letters),
+            dlq_messages=len(self.ingest_dlq) + len(self.completion_dlq),
             peak_in_flight=self.transcribe.peak_running,
             quota=self.scenario.quota,
             peak_starts_per_second=max(self.transcribe.accepted_per_second.values(), default=0),

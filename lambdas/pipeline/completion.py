@@ -214,7 +214,7 @@ class JobFinisher(PipelineStep):
         super().__init__(**kwargs)
         self.max_attempts = max_finish_attempts() if max_attempts is None else max_attempts
 
-    def finish(self, job_name: str) -> FinishResult:
+    def finish(self, job_name: str, *, known: Mapping[str, Any] | None = None) -> FinishResult:
         """Bring the index up to date with Transcribe for one job.
 
         Raises TransientFinishError (retry later, nothing counted) or PermanentFinishError
@@ -222,7 +222,7 @@ class JobFinisher(PipelineStep):
         bound the job is FAILED and the result says so instead of raising.
         """
         try:
-            return self._finish(job_name)
+            return self._finish(job_name, known)
         except TransientFinishError:
             raise
         except PermanentFinishError as error:
@@ -235,11 +235,16 @@ class JobFinisher(PipelineStep):
             )
             return self._count_attempt(job_name, failure)
 
-    def _finish(self, job_name: str) -> FinishResult:
+    def _finish(self, job_name: str, known: Mapping[str, Any] | None) -> FinishResult:
         if not is_ours(self.settings.job_name_prefix, job_name):
             return FinishResult(Finish.NOT_OURS, job_name)
-        with _aws_call(job_name, "reading the job index"):
-            item = self.index.get(job_name)
+        # The reconciler passes the item it has just listed: what is read of it (status,
+        # upload, metadata) is fixed or only moves forward, and every write is conditional,
+        # so a slightly stale copy costs nothing but saves a read.
+        item: Mapping[str, Any] | None = known
+        if item is None:
+            with _aws_call(job_name, "reading the job index"):
+                item = self.index.get(job_name)
         if item is None:
             return FinishResult(Finish.NOT_OURS, job_name)
         if item["status"] in ji.TERMINAL_STATUSES:
@@ -252,7 +257,7 @@ class JobFinisher(PipelineStep):
             return self._completed(item, job)
         if status == "FAILED":
             return self._failed(item, job)
-        if status == "IN_PROGRESS":
+        if status == "IN_PROGRESS" and item["status"] != ji.IN_PROGRESS:
             with _aws_call(job_name, "recording IN_PROGRESS"):
                 self.index.transition(job_name, to=ji.IN_PROGRESS, now=self.clock())
         return FinishResult(Finish.IN_FLIGHT, job_name)

@@ -111,31 +111,51 @@ class Dispatcher(PipelineStep):
     _streak = 0  # LimitExceeded answers in a row, as the counter said at the run's start
 
     def dispatch(
-        self, *, time_left_s: Callable[[], float] = lambda: 60.0, reserve_s: float = 5.0
+        self,
+        *,
+        time_left_s: Callable[[], float] = lambda: 60.0,
+        reserve_s: float = 5.0,
+        slots_freed: int = 0,
     ) -> DispatchReport:
+        """One run. `slots_freed`: the caller has just given back this many slots (a job
+        ended), so the first pass skips reading the counter; the claims' conditions still
+        hold the share and any back-off."""
         report = DispatchReport()
         try:
-            self._run(report, time_left_s, reserve_s)
+            self._run(report, time_left_s, reserve_s, slots_freed)
         except (ClientError, BotoCoreError) as error:
             raise DispatchError(error_code(error)) from None
         return report
 
     def _run(
-        self, report: DispatchReport, time_left_s: Callable[[], float], reserve_s: float
+        self,
+        report: DispatchReport,
+        time_left_s: Callable[[], float],
+        reserve_s: float,
+        slots_freed: int,
     ) -> None:
         transient_in_a_row = 0
+        hinted = slots_freed > 0
         while True:
-            state = self.ledger.state()
-            self._streak = state.limit_streak
-            report.in_flight = state.in_flight
-            wait = state.backoff_until - self.epoch()
-            if wait > 0:
-                if wait > WAIT_OUT_BACKOFF_S or time_left_s() - wait < reserve_s:
-                    report.stopped = Dispatched.BACKED_OFF.value
-                    return
-                self.sleep(wait)
-                continue
-            free = self.settings.concurrent_job_share - state.in_flight
+            if slots_freed > 0:
+                free, slots_freed = slots_freed, 0
+            elif hinted:
+                # The freed slots are spent: reading the counter for more is the next
+                # trigger's work (or the schedule's), not worth a read per ended job.
+                report.stopped = Dispatched.NO_CAPACITY.value
+                return
+            else:
+                state = self.ledger.state()
+                self._streak = state.limit_streak
+                report.in_flight = state.in_flight
+                wait = state.backoff_until - self.epoch()
+                if wait > 0:
+                    if wait > WAIT_OUT_BACKOFF_S or time_left_s() - wait < reserve_s:
+                        report.stopped = Dispatched.BACKED_OFF.value
+                        return
+                    self.sleep(wait)
+                    continue
+                free = self.settings.concurrent_job_share - state.in_flight
             if free <= 0:
                 report.stopped = Dispatched.NO_CAPACITY.value
                 return

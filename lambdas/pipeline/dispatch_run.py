@@ -24,12 +24,14 @@ def _age_s(created_at: str, now: datetime) -> float:
     return max(0.0, (now - created).total_seconds())
 
 
-def run_dispatch(dispatcher: Dispatcher, context: Any) -> DispatchReport | None:
+def run_dispatch(
+    dispatcher: Dispatcher, context: Any, *, slots_freed: int = 0
+) -> DispatchReport | None:
     def time_left_s() -> float:
         return float(context.get_remaining_time_in_millis()) / 1000.0
 
     try:
-        report = dispatcher.dispatch(time_left_s=time_left_s)
+        report = dispatcher.dispatch(time_left_s=time_left_s, slots_freed=slots_freed)
     except DispatchError as error:
         logger.warning(
             "dispatch run failed; the next trigger goes on", extra={"error_code": error.code}

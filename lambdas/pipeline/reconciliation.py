@@ -180,7 +180,7 @@ class Reconciler:
 
     def _reconcile(self, item: dict[str, Any]) -> str:
         job_name = item["job_name"]
-        outcome = self.finisher.finish(job_name).outcome
+        outcome = self.finisher.finish(job_name, known=item).outcome
         returnable = (
             outcome is Finish.NOT_OURS
             and item["status"] == ji.QUEUED

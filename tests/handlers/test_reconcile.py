@@ -191,10 +191,10 @@ def test_an_unexpected_error_on_one_job_does_not_stop_the_run(
         transcribe.complete(name)
     original = JobFinisher.finish
 
-    def finish(self: JobFinisher, job_name: str) -> Any:
+    def finish(self: JobFinisher, job_name: str, **kwargs: Any) -> Any:
         if job_name == names[1]:
             raise RuntimeError("conversation/Jane Doe 1.wav exploded")
-        return original(self, job_name)
+        return original(self, job_name, **kwargs)
 
     monkeypatch.setattr(JobFinisher, "finish", finish)
     report = reconcile.handler({}, lambda_context)
