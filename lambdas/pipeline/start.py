@@ -29,6 +29,7 @@ from pipeline.output_layout import (  # noqa: F401 - re-exported until callers m
 from pipeline.s3_events import Upload
 from pipeline.settings import Settings
 from pipeline.step import PipelineStep
+from pipeline.upload_metadata import MetadataError, read_upload_metadata
 
 TYPE_PREFIXES = {"dictation": "DICTATION", "conversation": "CONVERSATION"}
 
@@ -172,26 +173,29 @@ class JobStarter(PipelineStep):
         """The index fields validation decides: PENDING with media facts and job settings,
         or REJECTED with a reason. Raises TransientStartError when S3 is busy."""
         try:
+            header, user_metadata = self._read_header(job_name, upload)
             media = inspect_media(
-                extension=extension_of(upload.key),
-                header=self._read_header(job_name, upload),
-                size=upload.size,
+                extension=extension_of(upload.key), header=header, size=upload.size
             )
-        except MediaRejected as rejected:
-            return {
-                "status": ji.REJECTED,
-                "failure_reason": rejected.reason,
-                "completed_at": self.clock(),
-            }
+            # The integrator's metadata comes with the same read (contract 6): all of it is
+            # used, or the upload is refused naming the field (never half-used).
+            integration = read_upload_metadata(
+                user_metadata, job_type=job_type_for(upload.key, self.settings.default_type)
+            )
+        except (MediaRejected, MetadataError) as rejected:
+            reason = rejected.reason if isinstance(rejected, MediaRejected) else str(rejected)
+            return {"status": ji.REJECTED, "failure_reason": reason, "completed_at": self.clock()}
         return {
             "status": ji.PENDING,
             **_media_fields(media),
+            **integration.index_fields(),
             "settings": transcribe_settings(self.settings, channels=media.channels),
         }
 
-    def _read_header(self, job_name: str, upload: Upload) -> bytes:
+    def _read_header(self, job_name: str, upload: Upload) -> tuple[bytes, dict[str, str]]:
+        """The first HEADER_BYTES of the upload, and its S3 user metadata."""
         if upload.size == 0:
-            return b""
+            return b"", {}
         request: dict[str, Any] = {
             "Bucket": upload.bucket,
             "Key": upload.key,
@@ -200,7 +204,8 @@ class JobStarter(PipelineStep):
         if upload.version_id:
             request["VersionId"] = upload.version_id
         try:
-            return bytes(self.s3.get_object(**request)["Body"].read())
+            response = self.s3.get_object(**request)
+            return bytes(response["Body"].read()), dict(response.get("Metadata") or {})
         except (ClientError, BotoCoreError) as error:
             code = error_code(error)
             if code in ("NoSuchKey", "NoSuchVersion", "404"):
@@ -214,7 +219,7 @@ class JobStarter(PipelineStep):
                     "the bucket's default encryption"
                 ) from None
             if code == "InvalidRange":  # S3's answer to a ranged read of an empty object
-                return b""
+                return b"", {}
             raise TransientStartError(job_name, code, "reading the upload") from None
 
 
