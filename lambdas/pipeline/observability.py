@@ -78,6 +78,9 @@ def _record_aws_error_without_message(
 ) -> None:
     response = getattr(exception, "response", None)
     if not isinstance(response, dict):
+        if is_aws_error(exception):  # no reply (unreachable, timed out): a fault, by type
+            aws_meta["error_code"] = type(exception).__name__
+            subsegment.add_fault_flag()
         return
     metadata = response.get("ResponseMetadata") or {}
     aws_meta["request_id"] = metadata.get("RequestId")
