@@ -39,7 +39,7 @@ class HandlerFailed(RuntimeError):
     defect's KeyError): its type and AWS error code only. The traceback is kept (code
     locations, no values)."""
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: Exception) -> None:
         kind = type(error).__name__
         code = error_code(error) if is_aws_error(error) else kind
         if not SAFE_CODE.match(code):

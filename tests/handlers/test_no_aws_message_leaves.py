@@ -129,26 +129,41 @@ FAULTS: dict[str, tuple[Callable[[str], Exception], str]] = {
 
 
 @dataclass
+class Fault:
+    """Fail an operation: its first call (after `skip` that go through), or every one."""
+
+    make: Callable[[str], Exception]
+    every: bool = False
+    skip: int = 0
+    calls: int = 0
+    injected: int = 0
+
+    def strikes(self) -> bool:
+        self.calls += 1
+        if self.calls <= self.skip or (self.injected and not self.every):
+            return False
+        self.injected += 1
+        return True
+
+
+@dataclass
 class AwsCalls:
     """Sits inside botocore's API call, under X-Ray's instrumentation (so X-Ray records what
     is injected here), whichever client makes it: records the calls made while armed and
-    fails the chosen operation."""
+    fails the chosen operations."""
 
     armed: bool = False
     seen: list[Call] = field(default_factory=list)
-    target: Call | None = None
-    fault: Callable[[str], Exception] | None = None
-    every: bool = False
-    injected: int = 0
+    faults: dict[Call, Fault] = field(default_factory=dict)
 
     def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def _make_api_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
             if self.armed:
                 call = (client.meta.service_model.service_name, operation)
                 self.seen.append(call)
-                if call == self.target and self.fault and (self.every or not self.injected):
-                    self.injected += 1
-                    raise self.fault(operation)
+                fault = self.faults.get(call)
+                if fault is not None and fault.strikes():
+                    raise fault.make(operation)
             return original(client, operation, params)
 
         return _make_api_call
@@ -451,27 +466,85 @@ def test_an_aws_error_quoting_a_key_never_leaves_the_handler(
     observed.start()
     make_error, code = FAULTS[case.fault]
     # When the first (or every) call of this operation fails with a message quoting a key
-    calls = observed.calls
-    calls.target, calls.fault, calls.every = case.call, make_error, case.every
-    response, raised = invoke(run, calls)
-    assert calls.injected >= 1, f"{case.handler} did not call {case.call} in this run"
+    fault = observed.calls.faults[case.call] = Fault(make_error, every=case.every)
+    response, raised = invoke(run, observed.calls)
+    assert fault.injected >= 1, f"{case.handler} did not call {case.call} in this run"
     # Then X-Ray saw the failed call, by its code
     faults = recorded_faults(observed.tracing.documents, case.call[1])
     assert faults, f"X-Ray recorded no failed {case.call[1]}"
     assert {f["aws"].get("error_code") for f in faults} == {code}
     # And the key is in no log line, metric, trace document, response or raised exception
+    assert_nothing_leaked(observed, case.handler, response, raised)
+    # And what a handler raises names the code, for the person who reads the error
+    if raised is not None:
+        assert code in str(raised)
+
+
+def assert_nothing_leaked(
+    observed: Observed, handler: str, response: Any, raised: Exception | None
+) -> None:
     assert_no_key("the handler's log", observed.handler_log.getvalue().splitlines())
     assert_no_key("a library's log", observed.library_log.lines)
     assert_no_key("standard output (metrics)", observed.capsys.readouterr().out.splitlines())
     assert_no_key("a trace document", observed.tracing.documents)
     assert_no_key("the response", [json.dumps(response, default=str)])
     assert_no_key("the raised exception", exception_texts(raised))
-    if case.handler == "start_job":
+    if handler == "start_job":
         for _, error, _ in start_job.processor.exceptions:
             assert_no_key("the batch processor's exceptions", exception_texts(error))
-    # And what a handler raises names the code, for the person who reads the error
-    if raised is not None:
-        assert code in str(raised)
+
+
+def quoting(code: str, status: int = 400) -> Callable[[str], Exception]:
+    return aws_refusal(code, status, f"{code} for s3://medscribe-input/{KEY}")
+
+
+# Calls only an error path makes: (handler, the fault that opens the path, the call it then
+# makes, how many of that call's calls go through first).
+ERROR_PATHS = {
+    "finish-attempt-counted": (
+        "post_process",
+        (("s3", "GetObject"), Fault(quoting("AccessDenied", 403), every=True)),
+        (("dynamodb", "UpdateItem"), 0),
+    ),
+    "start-limited-backs-off": (
+        "start_job",
+        (("transcribe", "StartMedicalTranscriptionJob"), Fault(quoting("LimitExceededException"))),
+        (("dynamodb", "UpdateItem"), 0),
+    ),
+    "start-limited-unclaims": (
+        "start_job",
+        (("transcribe", "StartMedicalTranscriptionJob"), Fault(quoting("LimitExceededException"))),
+        (("dynamodb", "TransactWriteItems"), 1),  # the claim goes through
+    ),
+    "start-conflict-asks-whose": (
+        "start_job",
+        (("transcribe", "StartMedicalTranscriptionJob"), Fault(quoting("ConflictException"))),
+        (("transcribe", "GetMedicalTranscriptionJob"), 0),
+    ),
+    "start-refused-fails-the-job": (
+        "start_job",
+        (("transcribe", "StartMedicalTranscriptionJob"), Fault(quoting("BadRequestException"))),
+        (("dynamodb", "TransactWriteItems"), 1),
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("path", list(ERROR_PATHS))
+def test_an_error_path_call_failing_leaks_nothing_either(
+    path, fault, make_env, lambda_context, observed: Observed
+):
+    handler, (opening_call, opening), (then_call, skip) = ERROR_PATHS[path]
+    run = RUNS[handler][0](make_env, lambda_context)
+    observed.start()
+    # Given a fault that sends the handler down an error path
+    observed.calls.faults[opening_call] = Fault(opening.make, every=opening.every)
+    # When the call only that path makes fails too
+    then = observed.calls.faults[then_call] = Fault(FAULTS[fault][0], every=True, skip=skip)
+    response, raised = invoke(run, observed.calls)
+    assert then.injected >= 1, f"the {path} path did not call {then_call}"
+    # Then nothing quotes the key
+    assert_nothing_leaked(observed, handler, response, raised)
 
 
 def test_the_harness_sees_a_message_that_does_leak(make_env, lambda_context, observed: Observed):
@@ -479,8 +552,7 @@ def test_the_harness_sees_a_message_that_does_leak(make_env, lambda_context, obs
     run = reconcile_run(make_env, lambda_context)
     observed.start()
     boto_utils._aws_error_handler = STOCK_AWS_ERROR_HANDLER  # Tracing.undo restores it
-    observed.calls.target, observed.calls.every = ("s3", "GetObject"), True
-    observed.calls.fault = FAULTS["refused"][0]
+    observed.calls.faults[("s3", "GetObject")] = Fault(FAULTS["refused"][0], every=True)
     # When a call fails with a message quoting the key
     invoke(run, observed.calls)
     # Then the captured trace holds the key: the capture is where a leak would show
