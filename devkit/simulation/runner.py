@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -20,7 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from devkit.lambda_events import s3_notification, transcribe_state_change
+from devkit.lambda_events import s3_notification, s3_test_event, transcribe_state_change
 from devkit.simulation.calls import CallCounter
 from devkit.simulation.clock import EventLoop, VirtualClock
 from devkit.simulation.eventbridge import EventBus
@@ -54,6 +54,7 @@ POST_PROCESS_TIMEOUT_S = 300.0
 RECONCILE_TIMEOUT_S = 300.0
 DRAIN_S = 3600.0  # after the last file ends: late retries and events still run
 SAMPLE_EVERY_S = 30.0
+NOT_AUDIO = b"not audio\n"  # the body of an invalid upload
 
 
 def simulation_settings(scenario: Scenario, **overrides: Any) -> Settings:
@@ -77,8 +78,12 @@ class Simulation:
         *,
         settings_overrides: Mapping[str, Any] | None = None,
         keep_bodies: bool = False,
+        reconcile_at: Sequence[float] | None = None,
     ) -> None:
+        """`reconcile_at`: run the reconciler at exactly these virtual times instead of every
+        `scenario.reconcile_minutes` (a parity test schedules it as the emulator runs it)."""
         self.scenario = scenario
+        self.reconcile_at = tuple(reconcile_at) if reconcile_at is not None else None
         self.faults = scenario.faults
         self.rng = random.Random(scenario.seed * 7919 + 1)
         self.clock = VirtualClock()
@@ -156,6 +161,9 @@ class Simulation:
             batch_size=scenario.batch_size,
             max_concurrency=scenario.max_concurrency,
         )
+        # S3 sends a test event when the stack sets the bucket's notification: the start
+        # function meets it before any upload (moto sends it too).
+        self.ingest.send(_json(s3_test_event(self.settings.input_bucket)))
         self.uploads: list[Upload] = []
         self.job_names: list[str] = []
         self.arrived = 0
@@ -169,21 +177,22 @@ class Simulation:
     # --- the clinic uploads ------------------------------------------------------------------
 
     def _arrive(self, upload: Upload) -> None:
+        bucket = self.settings.input_bucket
         if upload.valid:
-            obj = self.s3.upload_recording(INPUT_BUCKET, upload.key, duration_s=upload.duration_s)
+            obj = self.s3.upload_recording(bucket, upload.key, duration_s=upload.duration_s)
         else:
-            obj = self.s3.upload_bytes(INPUT_BUCKET, upload.key, b"not audio\n")
+            obj = self.s3.upload_bytes(bucket, upload.key, NOT_AUDIO)
         self.arrived += 1
         self.job_names.append(
             job_name_for(
                 self.settings.job_name_prefix,
-                bucket=INPUT_BUCKET,
+                bucket=bucket,
                 key=upload.key,
                 version_id=obj.version_id,
             )
         )
         body = s3_notification(
-            bucket=INPUT_BUCKET,
+            bucket=bucket,
             key=upload.key,
             size=obj.size,
             version_id=obj.version_id,
@@ -265,7 +274,14 @@ class Simulation:
             self.s3.arm_crash_after_puts(None)
         return failed
 
-    def _reconcile(self) -> None:
+    def _scheduled_reconcile(self) -> None:
+        """The scheduler's run, every `reconcile_minutes` until the drain is over."""
+        self.reconcile()
+        if self._finished_at is None or self.clock.now < self._finished_at + DRAIN_S:
+            self.loop.after(self.scenario.reconcile_minutes * 60.0, self._scheduled_reconcile)
+
+    def reconcile(self) -> None:
+        """One reconcile.handler run, now."""
         deadline = self.clock.now + RECONCILE_TIMEOUT_S
         self.reconcile_runs += 1
         reconciler = Reconciler(
@@ -286,8 +302,6 @@ class Simulation:
             self._error(error)
         finally:
             self.transcribe.arm_crash_after_start(False)
-        if self._finished_at is None or self.clock.now < self._finished_at + DRAIN_S:
-            self.loop.after(self.scenario.reconcile_minutes * 60.0, self._reconcile)
 
     # --- running and measuring -----------------------------------------------------------------
 
@@ -325,7 +339,11 @@ class Simulation:
         self.uploads = scenario.uploads()
         for upload in self.uploads:
             self.loop.at(upload.arrives_s, partial(self._arrive, upload))
-        self.loop.at(scenario.reconcile_minutes * 60.0, self._reconcile)
+        if self.reconcile_at is None:
+            self.loop.at(scenario.reconcile_minutes * 60.0, self._scheduled_reconcile)
+        else:
+            for at in self.reconcile_at:
+                self.loop.at(at, self.reconcile)
         bound = self.lower_bound_s()
         cap = max_virtual_s if max_virtual_s is not None else 10 * bound + 86_400.0
         files = len(self.uploads)

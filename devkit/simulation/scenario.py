@@ -48,10 +48,18 @@ class Scenario:
     invalid_fraction: float = 0.0
     faults: Faults = field(default_factory=Faults)
     seed: int = 8
+    # Exact uploads instead of random ones (a parity test replays them elsewhere);
+    # `files` must then be their number.
+    given_uploads: tuple[Upload, ...] = ()
 
     def __post_init__(self) -> None:
         if self.files < 1:
             raise ValueError(f"scenario {self.name}: files must be >= 1, got {self.files}")
+        if self.given_uploads and len(self.given_uploads) != self.files:
+            raise ValueError(
+                f"scenario {self.name}: files is {self.files} but {len(self.given_uploads)} "
+                "uploads are given; make them equal"
+            )
         if self.arrival not in ("burst", "clinic_day"):
             raise ValueError(f"scenario {self.name}: arrival must be burst or clinic_day")
         if not 0 < self.min_audio_min <= self.mean_audio_min <= self.max_audio_min:
@@ -62,6 +70,8 @@ class Scenario:
         return self.share if self.share is not None else self.quota
 
     def uploads(self) -> list[Upload]:
+        if self.given_uploads:
+            return list(self.given_uploads)
         rng = random.Random(self.seed)
         mu = math.log(self.mean_audio_min) - self.audio_sigma**2 / 2  # mean of the lognormal
         uploads = []

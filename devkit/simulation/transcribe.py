@@ -34,6 +34,11 @@ from pipeline.job_names import JOB_NAME_PATTERN
 TRANSCRIBE = "transcribe"
 REGION = "us-east-1"
 FAILURE_REASON = "The media format provided does not match the detected media format"
+# What every simulated job "says" (the emulator can be given the same script, for parity).
+UTTERANCES: tuple[tuple[int, str], ...] = (
+    (0, "How are you feeling today?"),
+    (1, "Much better, thank you."),
+)
 
 
 @dataclass
@@ -79,7 +84,7 @@ class MemoryTranscribe:
         self.on_job_end: Callable[[SimulatedJob], None] = lambda job: None
         self.on_running_change: Callable[[], None] = lambda: None
         self._crash_armed = False
-        self._transcripts: dict[tuple[bool, bool], bytes] = {}
+        self._transcripts: dict[tuple[bool, bool, int | None, bool], bytes] = {}
 
     def arm_crash_after_start(self, armed: bool) -> None:
         """Make the invocation die right after its next accepted Start (or disarm)."""
@@ -145,16 +150,22 @@ class MemoryTranscribe:
 
     def _transcript(self, job: SimulatedJob) -> bytes:
         settings = job.request.get("Settings") or {}
+        # What the job asked for shapes the transcript, as it does Transcribe's (and the
+        # emulator's): speaker or channel labels, alternatives, PHI entities.
         shape = (
             bool(settings.get("ShowSpeakerLabels")),
             bool(settings.get("ChannelIdentification")),
+            settings.get("MaxAlternatives") if settings.get("ShowAlternatives") else None,
+            job.request.get("ContentIdentificationType") == "PHI",
         )
         if shape not in self._transcripts:
             transcript = make_transcript(
                 job_name="simulated",
-                utterances=[(0, "How are you feeling today?"), (1, "Much better, thank you.")],
+                utterances=UTTERANCES,
                 show_speaker_labels=shape[0],
                 channel_identification=shape[1],
+                max_alternatives=shape[2],
+                identify_phi=shape[3],
             )
             self._transcripts[shape] = json.dumps(transcript).encode()
         return self._transcripts[shape]
