@@ -47,6 +47,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=report.outcomes[outcome])
     if report.errors:
         metrics.add_metric(name="ReconcileErrors", unit=MetricUnit.Count, value=report.errors)
+    if report.backlog is not None:
+        metrics.add_metric(name="BacklogSize", unit=MetricUnit.Count, value=report.backlog)
     if report.dispatch is not None:
         record_dispatch(report.dispatch)
     summary = {

@@ -5,12 +5,15 @@ the event for standard jobs only: completion must not depend on it).
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from stacks import constants, permissions
@@ -19,8 +22,62 @@ from stacks.function import PipelineFunction, Placement, function_environment
 from stacks.storage import Storage, encrypted_queue
 
 
+@jsii.implements(events.IRuleTarget)
+class EncryptedQueueTarget:
+    """The completion queue as the rule's target, with the grants written here.
+
+    CDK's `SqsQueue` target would grant EventBridge Encrypt, GenerateDataKey* and ReEncrypt*
+    on the stack's key without any condition, and let any rule send to the queue. Here the
+    queue policy names this rule (aws:SourceArn) and the key policy (Storage) lets EventBridge
+    use the key for this account's queues only.
+    """
+
+    def __init__(
+        self,
+        queue: sqs.IQueue,
+        *,
+        dead_letter_queue: sqs.IQueue,
+        retry_attempts: int,
+        max_event_age: Duration,
+    ) -> None:
+        self.queue = queue
+        self.dead_letter_queue = dead_letter_queue
+        self.retry_attempts = retry_attempts
+        self.max_event_age = max_event_age
+
+    def bind(
+        self,
+        rule: events_refs.IRuleRef,
+        id: str | None = None,
+    ) -> events.RuleTargetConfig:
+        for queue, sid in (
+            (self.queue, "JobStateRuleSendsEvents"),
+            (self.dead_letter_queue, "JobStateRuleSendsUndeliverable"),
+        ):
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                    actions=["sqs:SendMessage"],
+                    resources=[queue.queue_arn],
+                    conditions={"ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}},
+                )
+            )
+        return events.RuleTargetConfig(
+            arn=self.queue.queue_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
+                arn=self.dead_letter_queue.queue_arn
+            ),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=self.retry_attempts,
+                maximum_event_age_in_seconds=int(self.max_event_age.to_seconds()),
+            ),
+        )
+
+
 class Completion(Construct):
-    """Exposes `rule`, `dead_letter_queue` (post-process path), `post_process`,
+    """Exposes `rule`, `queue` (completion events), `dead_letter_queue` (post-process path),
+    `event_source`, `post_process`,
     `post_process_function`, `schedule`, `scheduler_role`, `reconcile_dead_letter_queue`,
     `reconcile`, `reconcile_function`."""
 
@@ -52,9 +109,22 @@ class Completion(Construct):
             permissions.job_index_items(storage.job_table),
         ]
 
-        # Post-process: events EventBridge could not deliver and async invokes that kept failing.
+        # Post-process: events EventBridge could not deliver, and events whose processing
+        # failed on every one of the completion queue's deliveries.
         self.dead_letter_queue = encrypted_queue(
             self, "PostProcessDeadLetterQueue", key=storage.key
+        )
+        # EventBridge -> this queue -> post-process: a crashed or throttled invocation's
+        # events come back (COMPLETION_MAX_RECEIVES times), where a Lambda target would get
+        # two async retries; the reconciler finishes any job regardless.
+        self.queue = encrypted_queue(
+            self,
+            "CompletionQueue",
+            key=storage.key,
+            visibility_timeout=constants.COMPLETION_VISIBILITY_TIMEOUT,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=constants.COMPLETION_MAX_RECEIVES, queue=self.dead_letter_queue
+            ),
         )
         self.post_process = PipelineFunction(
             self,
@@ -63,7 +133,11 @@ class Completion(Construct):
             handler=constants.POST_PROCESS_HANDLER,
             description="Turns finished Transcribe Medical jobs into documents and index state",
             key=key,
-            statements=[*dispatch, *finish],
+            statements=[
+                *dispatch,
+                *finish,
+                permissions.consume_queue(self.queue, "ConsumeCompletionQueue"),
+            ],
             environment=environment,
             reserved_concurrency=config.post_process_reserved_concurrency,
             timeout=constants.POST_PROCESS_TIMEOUT,
@@ -87,13 +161,20 @@ class Completion(Construct):
             ),
         )
         self.rule.add_target(
-            events_targets.LambdaFunction(
-                self.post_process_function,
+            EncryptedQueueTarget(
+                self.queue,
                 dead_letter_queue=self.dead_letter_queue,
                 retry_attempts=constants.COMPLETION_RETRY_ATTEMPTS,
                 max_event_age=constants.COMPLETION_MAX_EVENT_AGE,
             )
         )
+        self.event_source = event_sources.SqsEventSource(
+            self.queue,
+            batch_size=constants.COMPLETION_BATCH_SIZE,
+            report_batch_item_failures=True,
+            max_concurrency=constants.COMPLETION_MAX_CONCURRENCY,
+        )
+        self.post_process_function.add_event_source(self.event_source)
 
         # Reconcile: finishes open jobs and restarts PENDING ones whose queue message was lost.
         self.reconcile_dead_letter_queue = encrypted_queue(

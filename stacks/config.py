@@ -77,7 +77,6 @@ class EnvironmentConfig:
     # Completion path.
     low_confidence_threshold: float = 0.5
     reconcile_interval_minutes: int = 5
-    pending_restart_minutes: int = 30
     post_process_reserved_concurrency: int | None = None
     # Monitoring.
     alarm_email: str | None = None
@@ -107,7 +106,6 @@ class EnvironmentConfig:
             "IDENTIFY_PHI": _flag(self.identify_phi),
             "INGEST_MAX_RECEIVES": str(self.ingest_max_receive_count),
             "LOW_CONFIDENCE_THRESHOLD": str(self.low_confidence_threshold),
-            "PENDING_RESTART_MINUTES": str(self.pending_restart_minutes),
             "CONCURRENT_JOB_SHARE": str(self.concurrent_job_share),
             "START_RATE_PER_SECOND": str(self.start_rate_per_second),
         }
@@ -266,7 +264,6 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         start_rate_quota=rate_quota,
         low_confidence_threshold=r.fraction("low_confidence_threshold", 0.5),
         reconcile_interval_minutes=r.required_integer("reconcile_interval_minutes", 5, 1, 1440),
-        pending_restart_minutes=r.required_integer("pending_restart_minutes", 30, 5, 10080),
         post_process_reserved_concurrency=r.integer(
             "post_process_reserved_concurrency", None, 1, 1000
         ),

@@ -48,6 +48,13 @@ RECONCILE_TIMEOUT = Duration.minutes(5)
 RECONCILE_MEMORY_MB = 1024
 # EventBridge delivery to the post-process function before the event goes to its DLQ.
 COMPLETION_RETRY_ATTEMPTS = 8
+# The completion queue: a post-process invocation that crashes or meets a busy AWS gets its
+# events back after the visibility timeout (six times the function's timeout, as AWS
+# advises), up to COMPLETION_MAX_RECEIVES times, before the dead-letter queue.
+COMPLETION_VISIBILITY_TIMEOUT = Duration.minutes(30)
+COMPLETION_MAX_RECEIVES = 10
+COMPLETION_BATCH_SIZE = 10
+COMPLETION_MAX_CONCURRENCY = 5
 COMPLETION_MAX_EVENT_AGE = Duration.hours(6)
 # Scheduler delivery to the reconcile function; the next run comes minutes later anyway.
 RECONCILE_RETRY_ATTEMPTS = 3

@@ -158,9 +158,9 @@ def dispatch(
     ]
 
 
-def consume_queue(queue: sqs.IQueue) -> iam.PolicyStatement:
+def consume_queue(queue: sqs.IQueue, sid: str = "ConsumeIngestQueue") -> iam.PolicyStatement:
     return iam.PolicyStatement(
-        sid="ConsumeIngestQueue", actions=list(SQS_CONSUME_ACTIONS), resources=[queue.queue_arn]
+        sid=sid, actions=list(SQS_CONSUME_ACTIONS), resources=[queue.queue_arn]
     )
 
 

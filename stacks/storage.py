@@ -229,7 +229,7 @@ class Storage(Construct):
         # EventBridge sends undeliverable job-state events to the encrypted dead-letter queue.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="EventBridgeWritesOurDeadLetterQueue",
+                sid="EventBridgeWritesOurQueues",
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],

@@ -129,6 +129,7 @@ class Finish(StrEnum):
 class FinishResult:
     outcome: Finish
     job_name: str
+    audio_s: float | None = None  # the transcript's duration, for a job this call completed
 
 
 def explain_failure(reason: str | None) -> str:
@@ -368,7 +369,10 @@ class JobFinisher(PipelineStep):
         if versions:
             fields["output_versions"] = versions
         moved = self._mark_completed(job_name, fields)
-        return FinishResult(Finish.COMPLETED if moved else Finish.ALREADY_DONE, job_name)
+        if not moved:
+            return FinishResult(Finish.ALREADY_DONE, job_name)
+        audio_s = rendered.stats.get("duration_s")
+        return FinishResult(Finish.COMPLETED, job_name, float(audio_s) if audio_s else None)
 
     def _transcript_key(self, item: Mapping[str, Any], job: Mapping[str, Any]) -> str:
         uri = job.get("Transcript", {}).get("TranscriptFileUri", "")

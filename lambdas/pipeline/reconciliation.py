@@ -90,6 +90,7 @@ class ReconcileReport:
     # (a finish attempt that met a permanent error counts here until its job is FAILED)
     stopped_early: bool = False
     healed: int = 0  # the correction applied to the in-flight counter
+    backlog: int | None = None  # PENDING jobs when the run counted them
     dispatch: DispatchReport | None = None
 
     def count(self, outcome: str) -> None:
@@ -140,6 +141,7 @@ class Reconciler:
         if not report.stopped_early:
             self._expire_waiting(report)
             report.healed = self._heal()
+            report.backlog = self.index.count_by_status(ji.PENDING)
         if time_left_ms() >= reserve_ms:
             try:
                 report.dispatch = self.dispatcher.dispatch(

@@ -32,7 +32,6 @@ class Settings:
     write_unredacted: bool = True  # with identify_phi: also write the unredacted documents
     ingest_max_receives: int = 10
     low_confidence_threshold: float = 0.5
-    pending_restart_minutes: int = 30
     # This stack's share of the account's Transcribe Medical quotas (the dispatcher's bounds).
     concurrent_job_share: int = 250
     start_rate_per_second: int = 25
@@ -108,7 +107,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         write_unredacted=_flag(env, "WRITE_UNREDACTED", True),
         ingest_max_receives=_integer(env, "INGEST_MAX_RECEIVES", 10) or 10,
         low_confidence_threshold=low_confidence,
-        pending_restart_minutes=_integer(env, "PENDING_RESTART_MINUTES", 30) or 30,
         concurrent_job_share=_positive(env, "CONCURRENT_JOB_SHARE", 250),
         start_rate_per_second=_positive(env, "START_RATE_PER_SECOND", 25),
         reconcile_poll_after_s=_integer(env, "RECONCILE_POLL_AFTER_SECONDS", 120) or 0,

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 import post_process
 import start_job
-from devkit.lambda_events import transcribe_state_change
+from devkit.lambda_events import sqs_event, sqs_record, transcribe_state_change
 from devkit.media_samples import wav_bytes
 from devkit.transcribe_medical import TranscribeMedicalEmulator
 from pipeline.completion import explain_failure, transcript_key_from_uri
@@ -311,3 +312,55 @@ def test_a_transient_error_raises_for_a_retry_and_is_not_counted(env: Env, lambd
     assert "finish_attempts" not in item
     stop()
     assert deliver(name, "COMPLETED", lambda_context)["outcome"] == "COMPLETED"
+
+
+# --- events through the completion queue (as the stack routes them) ----------------------
+
+COMPLETION_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:completion"
+
+
+def queued(*events: Any) -> dict[str, Any]:
+    return sqs_event(sqs_record(e, queue_arn=COMPLETION_QUEUE_ARN) for e in events)
+
+
+def test_a_batch_from_the_completion_queue_finishes_each_job(env: Env, lambda_context):
+    transcribe = emulator(env)
+    names = [start(env, f"conversation/visit-{n}.wav", lambda_context) for n in range(2)]
+    for name in names:
+        transcribe.complete(name, utterances=SCRIPT)
+    batch = queued(*(transcribe_state_change(job_name=n, status="COMPLETED") for n in names))
+    assert post_process.handler(batch, lambda_context) == {"batchItemFailures": []}
+    assert [env.item(n)["status"] for n in names] == ["COMPLETED", "COMPLETED"]
+
+
+def test_a_busy_aws_fails_only_its_own_message_for_redelivery(env: Env, lambda_context):
+    transcribe = emulator(env)
+    busy, fine = (start(env, f"conversation/visit-{n}.wav", lambda_context) for n in range(2))
+    for name in (busy, fine):
+        transcribe.complete(name, utterances=SCRIPT)
+
+    def throttle_busy(params: dict[str, Any], **_: Any) -> None:
+        if params.get("MedicalTranscriptionJobName") == busy:
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
+                "GetMedicalTranscriptionJob",
+            )
+
+    env.transcribe.meta.events.register(
+        "before-parameter-build.transcribe.GetMedicalTranscriptionJob", throttle_busy
+    )
+    batch = queued(*(transcribe_state_change(job_name=n, status="COMPLETED") for n in (busy, fine)))
+    response = post_process.handler(batch, lambda_context)
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
+        batch["Records"][0]["messageId"]
+    ]
+    assert env.item(busy)["status"] == "QUEUED"
+    assert env.item(fine)["status"] == "COMPLETED"
+
+
+def test_a_message_that_is_not_an_event_is_failed_for_the_dead_letter_queue(
+    env: Env, lambda_context
+):
+    batch = queued("not json at all", {"no": "detail"})
+    response = post_process.handler(batch, lambda_context)
+    assert len(response["batchItemFailures"]) == 2

@@ -34,31 +34,12 @@ def test_rule_prefix_differs_per_environment(envs: dict[str, Env]) -> None:
     assert (prefix(envs["dev"]), prefix(envs["prod"])) == ("medscribe-dev", "medscribe-prod")
 
 
-def test_rule_targets_post_process_with_retries_and_dlq(any_env: Env) -> None:
+def _send_only_from_the_rule(any_env: Env, queue: object) -> None:
     completion = any_env.stack.completion
-    function_id, _ = any_env.function(constants.POST_PROCESS_HANDLER)
-    (rule,) = any_env.template.find_resources("AWS::Events::Rule").values()
-    (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert target["DeadLetterConfig"] == {"Arn": arn(any_env, completion.dead_letter_queue)}
-    assert target["RetryPolicy"] == {
-        "MaximumRetryAttempts": 8,
-        "MaximumEventAgeInSeconds": 6 * 3600,
-    }
-    any_env.template.has_resource_properties(
-        "AWS::Lambda::Permission",
-        {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
-            "Principal": "events.amazonaws.com",
-            "SourceArn": arn(any_env, completion.rule),
-        },
-    )
-    # EventBridge may write to the DLQ only for this rule.
     any_env.template.has_resource_properties(
         "AWS::SQS::QueuePolicy",
         {
-            "Queues": [{"Ref": any_env.logical_id(completion.dead_letter_queue)}],
+            "Queues": [{"Ref": any_env.logical_id(queue)}],  # type: ignore[arg-type]
             "PolicyDocument": {
                 "Statement": Match.array_with(
                     [
@@ -70,12 +51,62 @@ def test_rule_targets_post_process_with_retries_and_dlq(any_env: Env) -> None:
                                 },
                                 "Effect": "Allow",
                                 "Principal": {"Service": "events.amazonaws.com"},
-                                "Resource": arn(any_env, completion.dead_letter_queue),
+                                "Resource": arn(any_env, queue),
                             }
                         )
                     ]
                 )
             },
+        },
+    )
+
+
+def test_rule_targets_the_completion_queue_with_retries_and_dlq(any_env: Env) -> None:
+    completion = any_env.stack.completion
+    (rule,) = any_env.template.find_resources("AWS::Events::Rule").values()
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == arn(any_env, completion.queue)
+    assert target["DeadLetterConfig"] == {"Arn": arn(any_env, completion.dead_letter_queue)}
+    assert target["RetryPolicy"] == {
+        "MaximumRetryAttempts": 8,
+        "MaximumEventAgeInSeconds": 6 * 3600,
+    }
+    # EventBridge may write to the queue and its DLQ only for this rule.
+    _send_only_from_the_rule(any_env, completion.queue)
+    _send_only_from_the_rule(any_env, completion.dead_letter_queue)
+    # No other principal may send, and no unconditioned grant of the key to EventBridge.
+    for policy in any_env.template.find_resources("AWS::SQS::QueuePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow" and "events" in str(statement["Principal"]):
+                assert "aws:SourceArn" in str(statement["Condition"])
+    (key,) = any_env.template.find_resources("AWS::KMS::Key").values()
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        if "events.amazonaws.com" in str(statement.get("Principal")):
+            assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+            assert "aws:SourceAccount" in str(statement["Condition"])
+
+
+def test_post_process_consumes_the_completion_queue_in_batches(any_env: Env) -> None:
+    completion = any_env.stack.completion
+    function_id, _ = any_env.function(constants.POST_PROCESS_HANDLER)
+    any_env.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": arn(any_env, completion.queue),
+            "FunctionName": {"Ref": function_id},
+            "BatchSize": constants.COMPLETION_BATCH_SIZE,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": constants.COMPLETION_MAX_CONCURRENCY},
+        },
+    )
+    any_env.template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "RedrivePolicy": {
+                "deadLetterTargetArn": arn(any_env, completion.dead_letter_queue),
+                "maxReceiveCount": constants.COMPLETION_MAX_RECEIVES,
+            },
+            "VisibilityTimeout": int(constants.COMPLETION_VISIBILITY_TIMEOUT.to_seconds()),
         },
     )
 

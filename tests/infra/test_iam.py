@@ -146,6 +146,8 @@ def test_post_process_role_has_exactly_its_permissions(any_env: Env) -> None:
         dispatch_grants(env)
         | own_grants(env, completion.post_process)
         | finish_grants(env, completion.dead_letter_queue)
+        # What the completion queue's event source mapping calls with this role.
+        | allow(SQS_CONSUME_ACTIONS, env.resolve(completion.queue.queue_arn))
     )
     assert env.role_grants(role_id) == expected
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk.assertions import Match
 
 from stacks import constants
@@ -31,7 +33,7 @@ def test_ingest_queue_is_encrypted_and_redrives_to_its_dlq(any_env: Env) -> None
 
 def test_every_queue_is_on_the_stack_key_and_denies_non_tls(any_env: Env) -> None:
     queues = any_env.template.find_resources("AWS::SQS::Queue")
-    assert len(queues) == 4  # ingest, its DLQ, post-process DLQ, reconcile DLQ
+    assert len(queues) == 5  # ingest, its DLQ, completion, its DLQ, reconcile DLQ
     for queue_id, queue in queues.items():
         assert queue["Properties"]["KmsMasterKeyId"] == key_arn(any_env), queue_id
         any_env.template.has_resource_properties(
@@ -105,7 +107,8 @@ def test_input_bucket_notifies_the_queue_of_created_objects(any_env: Env) -> Non
 def test_start_function_consumes_the_queue_with_partial_batch_failures(any_env: Env) -> None:
     ingest = any_env.stack.ingest
     function_id, _ = any_env.function(constants.START_JOB_HANDLER)
-    any_env.template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    # The ingest queue's and the completion queue's.
+    any_env.template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)
     mapping = {
         "EventSourceArn": {"Fn::GetAtt": [any_env.logical_id(ingest.queue), "Arn"]},
         "FunctionName": {"Ref": function_id},
@@ -118,17 +121,22 @@ def test_start_function_consumes_the_queue_with_partial_batch_failures(any_env: 
     any_env.template.has_resource_properties("AWS::Lambda::EventSourceMapping", mapping)
 
 
+def ingest_mapping(env: Env) -> dict[str, Any]:
+    queue_arn = {"Fn::GetAtt": [env.logical_id(env.stack.ingest.queue), "Arn"]}
+    mappings = env.template.find_resources("AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = (m for m in mappings if m["Properties"]["EventSourceArn"] == queue_arn)
+    return dict(mapping)
+
+
 def test_max_concurrency_per_environment(envs: dict[str, Env], variant: Env) -> None:
     def maximum(env: Env) -> int:
-        (mapping,) = env.template.find_resources("AWS::Lambda::EventSourceMapping").values()
-        return mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+        return ingest_mapping(env)["Properties"]["ScalingConfig"]["MaximumConcurrency"]
 
     assert (maximum(envs["dev"]), maximum(envs["prod"]), maximum(variant)) == (2, 10, 3)
 
 
 def test_batch_size_per_environment(envs: dict[str, Env]) -> None:
     def batch_size(env: Env) -> int:
-        (mapping,) = env.template.find_resources("AWS::Lambda::EventSourceMapping").values()
-        return mapping["Properties"]["BatchSize"]
+        return ingest_mapping(env)["Properties"]["BatchSize"]
 
     assert (batch_size(envs["dev"]), batch_size(envs["prod"])) == (5, 10)
