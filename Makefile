@@ -15,12 +15,21 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: install lint format typecheck test test-fast synth deploy bench simulate demo clean
 
-install: $(VENV)/.installed node_modules/.installed
+CHECKOV_VENV := $(VENV)/checkov
+
+install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements-dev.txt
 	touch $@
+
+# checkov pins boto3 and packaging to versions that conflict with ours: a venv of its own
+# (tests/infra/checkov_runner.py reads this stamp, and builds the venv itself if it is missing).
+$(CHECKOV_VENV)/.installed: tests/infra/requirements-checkov.txt
+	$(PYTHON) -m venv --clear $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check --quiet -r $<
+	cp $< $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -49,8 +58,10 @@ synth: install
 deploy: install
 	cdk deploy MedicalTranscription-$(ENV) --outputs-file cdk-outputs-$(ENV).json
 
+# Speed and memory figures, then the simulation at scale (about 20 minutes in all).
 bench: install
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/simulate.py
 
 # The real pipeline logic at 10,000 and 100,000 files, in virtual time (charts: sim-output/).
 simulate: install
