@@ -35,8 +35,9 @@ TRANSCRIBE = "transcribe"
 REGION = "us-east-1"
 FAILURE_REASON = "The media format provided does not match the detected media format"
 # What every simulated job "says" (the emulator can be given the same script, for parity).
+# A name in it gives PHI identification something to label.
 UTTERANCES: tuple[tuple[int, str], ...] = (
-    (0, "How are you feeling today?"),
+    (0, "How are you feeling today, Maria?"),
     (1, "Much better, thank you."),
 )
 

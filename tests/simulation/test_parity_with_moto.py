@@ -69,6 +69,9 @@ ENVIRONMENT = {
     "max_speaker_labels": 2,
     "concurrent_job_quota": SHARE,
     "concurrent_job_share": SHARE,
+    # Each shapes the transcript and the documents: both worlds must honour them alike.
+    "identify_phi": True,
+    "max_alternatives": 2,
 }
 # Differ by construction: times, and what derives from moto's version ids and ETags.
 NOT_COMPARED = {
@@ -88,6 +91,13 @@ Call = tuple[str, str]
 class Outcome:
     items: dict[str, dict[str, Any]]  # by input key
     calls: Counter[Call]
+    documents: dict[str, dict[str, bytes]]  # input key -> readable document -> its bytes
+
+
+def is_readable(document: str) -> bool:
+    """The documents made of the transcript alone (the others quote job names, versions and
+    times, which differ by construction)."""
+    return document.endswith((".txt", ".vtt", ".srt"))
 
 
 def comparable(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,13 +155,23 @@ def on_moto() -> tuple[Outcome, dict[str, Any]]:
                 assert emulator.run_until_settled(max_ticks=10)
                 emulator.reconcile()
                 items = {str(i["input_key"]): i for i in emulator.items()}
+                documents = {
+                    key: {
+                        name: emulator.s3.get_object(
+                            Bucket=emulator.stack.output_bucket, Key=document
+                        )["Body"].read()
+                        for name, document in item.get("outputs", {}).items()
+                        if is_readable(name)
+                    }
+                    for key, item in items.items()
+                }
             finally:
                 emulator.close()
     finally:
         state_manager.unset_transition(MODEL_NAME)
         os.environ.clear()
         os.environ.update(saved)
-    return Outcome(items=items, calls=calls), asdict(settings)
+    return Outcome(items=items, calls=calls, documents=documents), asdict(settings)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +186,10 @@ def on_stand_ins(on_moto: tuple[Outcome, dict[str, Any]]) -> Simulation:
         faults=Faults(event_max_delay_s=0.0),
     )
     simulation = Simulation(
-        scenario, settings_overrides=settings, reconcile_at=(MID_RUN_S, AFTER_ALL_S)
+        scenario,
+        settings_overrides=settings,
+        reconcile_at=(MID_RUN_S, AFTER_ALL_S),
+        keep_bodies=True,
     )
     simulation.run()
     return simulation
@@ -179,7 +202,15 @@ def simulated(on_stand_ins: Simulation) -> Outcome:
         for name, item in on_stand_ins.store.items.items()
         if not name.startswith("#")  # the capacity counter and the start-rate windows
     }
-    return Outcome(items=items, calls=Counter(on_stand_ins.calls.counts))
+    output_bucket = on_stand_ins.settings.output_bucket
+    documents: dict[str, dict[str, bytes]] = {}
+    for key, item in items.items():
+        documents[key] = {}
+        for name, document in item.get("outputs", {}).items():
+            stored = on_stand_ins.s3.current(output_bucket, document)
+            if is_readable(name) and stored is not None and stored.body is not None:
+                documents[key][name] = stored.body
+    return Outcome(items=items, calls=Counter(on_stand_ins.calls.counts), documents=documents)
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +233,16 @@ def test_both_worlds_end_in_the_same_index(simulated, emulated):
     assert set(emulated.items) == set(simulated.items)
     for key in simulated.items:
         assert comparable(simulated.items[key]) == comparable(emulated.items[key]), key
+
+
+def test_both_worlds_write_the_same_readable_documents(simulated, emulated):
+    assert simulated.documents == emulated.documents
+    for documents in simulated.documents.values():
+        if documents:
+            assert len(documents) == 8  # four documents, each also redacted
+            # PHI identification labelled the name in both worlds' transcripts.
+            assert b"Maria" in documents["transcript.txt"]
+            assert b"Maria" not in documents["transcript.redacted.txt"]
 
 
 def test_each_world_keeps_its_transcript_where_the_job_name_says(simulated, emulated):
