@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 import post_process
 import reconcile
 import start_job
-from devkit.lambda_events import transcribe_state_change
+from devkit.lambda_events import sqs_event, sqs_record, transcribe_state_change
 from devkit.media_samples import wav_bytes
 from devkit.transcribe_medical import TranscribeMedicalEmulator
 from pipeline import job_index as ji
@@ -54,6 +54,7 @@ KEY = "conversation/Jane Doe.wav"
 LEAK = re.compile(r"Jane(?:\s|%20|\+)Doe", re.IGNORECASE)
 WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=5.0)
 Call = tuple[str, str]  # (service, operation)
+COMPLETION_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:medscribe-test-completion"
 # X-Ray's own recording of AWS errors (message included), before the handlers replace it.
 STOCK_AWS_ERROR_HANDLER = boto_utils._aws_error_handler
 
@@ -325,8 +326,11 @@ def start_job_run(make_env: Callable[..., Env], lambda_context: Any) -> Callable
     return lambda: start_job.handler(event, lambda_context)
 
 
-def post_process_run(make_env: Callable[..., Env], lambda_context: Any) -> Callable[[], Any]:
-    """A job completes while another waits for its slot (a share of one)."""
+def post_process_run(
+    make_env: Callable[..., Env], lambda_context: Any, *, queued: bool = True
+) -> Callable[[], Any]:
+    """A job completes while another waits for its slot (a share of one). Its event comes
+    through the completion queue, as the stack routes it, or (`queued=False`) directly."""
     env = make_env(concurrent_job_share=1)
     transcribe = TranscribeMedicalEmulator(s3=env.s3)
     second = "conversation/Jane Doe, second visit.wav"
@@ -334,7 +338,13 @@ def post_process_run(make_env: Callable[..., Env], lambda_context: Any) -> Calla
     (running,) = [str(i["job_name"]) for i in env.items() if i["status"] == ji.QUEUED]
     transcribe.complete(running)
     event = transcribe_state_change(job_name=running, status="COMPLETED")
+    if queued:
+        event = sqs_event([sqs_record(event, queue_arn=COMPLETION_QUEUE_ARN)])
     return lambda: post_process.handler(event, lambda_context)
+
+
+def post_process_direct_run(make_env: Callable[..., Env], lambda_context: Any) -> Callable[[], Any]:
+    return post_process_run(make_env, lambda_context, queued=False)
 
 
 def reconcile_run(make_env: Callable[..., Env], lambda_context: Any) -> Callable[[], Any]:
@@ -367,8 +377,13 @@ def reconcile_run(make_env: Callable[..., Env], lambda_context: Any) -> Callable
 RUNS: dict[str, tuple[Callable[..., Callable[[], Any]], tuple[Call, ...]]] = {
     "start_job": (start_job_run, START_JOB_CALLS),
     "post_process": (post_process_run, POST_PROCESS_CALLS),
+    "post_process_direct": (post_process_direct_run, POST_PROCESS_CALLS),
     "reconcile": (reconcile_run, RECONCILE_CALLS),
 }
+# Where Powertools' batch processor keeps what a record handler raised.
+BATCH_PROCESSORS = {"start_job": start_job.processor, "post_process": post_process.processor}
+# The direct event path shares the queued one's code but raises its busy errors itself.
+SHARED_CODE = {"post_process_direct": (("refused", True), ("busy", False), ("unreachable", True))}
 
 
 @dataclass(frozen=True)
@@ -383,8 +398,9 @@ CASES = [
     Case(handler, call, fault, every)
     for handler, (_, calls) in RUNS.items()
     for call in calls
-    for fault in FAULTS
-    for every in (False, True)
+    for fault, every in SHARED_CODE.get(
+        handler, [(fault, every) for fault in FAULTS for every in (False, True)]
+    )
 ]
 
 
@@ -489,8 +505,8 @@ def assert_nothing_leaked(
     assert_no_key("a trace document", observed.tracing.documents)
     assert_no_key("the response", [json.dumps(response, default=str)])
     assert_no_key("the raised exception", exception_texts(raised))
-    if handler == "start_job":
-        for _, error, _ in start_job.processor.exceptions:
+    if handler in BATCH_PROCESSORS:
+        for _, error, _ in BATCH_PROCESSORS[handler].exceptions:
             assert_no_key("the batch processor's exceptions", exception_texts(error))
 
 
