@@ -58,6 +58,7 @@ class RunResult:
     quota_busy_while_backlog: float
     start_calls: int
     aws_calls: dict[str, int]
+    document_writes: int = 0  # S3 PutObject calls: one per document a job leaves
     wall_s: float = 0.0
     burst: bool = True
     faulty: bool = False
@@ -99,7 +100,7 @@ class RunResult:
         ]
         ratio = f"{p}.makespan_ratio: {self.makespan_ratio:.3f}"
         busy = f"{p}.quota_busy_while_backlog: {self.quota_busy_while_backlog:.3f}"
-        if self.burst:
+        if self.burst and not self.faulty:  # the issue sets these for the clean bursts
             ratio += goal(self.makespan_ratio <= 1.1, "<= 1.1")
             busy += goal(self.quota_busy_while_backlog >= 0.9, ">= 0.9")
         out += [ratio, busy]
@@ -112,6 +113,12 @@ class RunResult:
         if not self.faulty:
             calls += goal(self.aws_calls_per_file <= 15, "<= 15")
         out.append(calls)
+        # What the count is made of: the documents alone are a fixed number per job.
+        out.append(f"{p}.documents_per_file: {self.document_writes / self.files:.2f}")
+        out.append(
+            f"{p}.aws_calls_per_file_besides_documents: "
+            f"{(sum(self.aws_calls.values()) - self.document_writes) / self.files:.2f}"
+        )
         for service in sorted(self.aws_calls):
             out.append(
                 f"{p}.aws_calls_per_file.{service}: {self.aws_calls[service] / self.files:.2f}"

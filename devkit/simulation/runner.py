@@ -399,6 +399,7 @@ class Simulation:
             quota_busy_while_backlog=self.meter.fraction,
             start_calls=self.calls.of("transcribe", "StartMedicalTranscriptionJob"),
             aws_calls=per_service,
+            document_writes=self.calls.of("s3", "PutObject"),
             wall_s=wall_s,
             burst=self.scenario.arrival == "burst",
             faulty=self.scenario.faults != type(self.scenario.faults)(),
