@@ -17,22 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
 from devkit.simulation.charts import write_chart  # noqa: E402
-from devkit.simulation.faults import Faults  # noqa: E402
+from devkit.simulation.faults import ISSUE_8_FAULTS  # noqa: E402
 from devkit.simulation.runner import simulate  # noqa: E402
 from devkit.simulation.scenario import Scenario  # noqa: E402
-
-# Issue 8's fault mix: lost, repeated and reordered events, throttled and failing starts,
-# and invocations that die at the worst moment.
-ISSUE_8_FAULTS = Faults(
-    event_drop=0.30,
-    event_duplicate=0.10,
-    event_max_delay_s=120.0,
-    start_throttle=0.20,
-    start_server_error=0.05,
-    start_crash=0.10,
-    post_process_crash=0.10,
-    message_duplicate=0.05,
-)
 
 
 def scenarios() -> list[Scenario]:

@@ -43,3 +43,17 @@ class Faults:
                 raise ValueError(f"fault rate {name} is {value}; allowed: 0 to 1")
         if self.event_max_delay_s < 0:
             raise ValueError("event_max_delay_s must be >= 0")
+
+
+# Issue 8's fault mix: lost, repeated and reordered events, throttled and failing starts,
+# and invocations that die at the worst moment.
+ISSUE_8_FAULTS = Faults(
+    event_drop=0.30,
+    event_duplicate=0.10,
+    event_max_delay_s=120.0,
+    start_throttle=0.20,
+    start_server_error=0.05,
+    start_crash=0.10,
+    post_process_crash=0.10,
+    message_duplicate=0.05,
+)

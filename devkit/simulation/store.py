@@ -225,12 +225,7 @@ class MemoryLedger:
     def state(self) -> CapacityState:
         self._calls.count(DYNAMODB, "GetItem")
         item = self._store.items.get(CAPACITY_KEY, {})
-        return CapacityState(
-            in_flight=int(item.get("in_flight", 0)),
-            drift_seen=int(item.get("drift_seen", 0)),
-            backoff_until=float(item.get("backoff_until", 0)),
-            limit_streak=int(item.get("limit_streak", 0)),
-        )
+        return CapacityState.from_item(item)
 
     def claim(
         self, job_name: str, *, attempt: int, epoch_s: float, now: str, fields: Mapping[str, Any]

@@ -55,6 +55,16 @@ class CapacityState:
     backoff_until: float  # epoch seconds; no starts before it (another workload is busy)
     limit_streak: int = 0  # LimitExceeded answers since the last start that went through
 
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> CapacityState:
+        """The counter item as stored (absent: nothing in flight, no back-off)."""
+        return cls(
+            in_flight=int(item.get("in_flight", 0)),
+            drift_seen=int(item.get("drift_seen", 0)),
+            backoff_until=float(item.get("backoff_until", 0)),
+            limit_streak=int(item.get("limit_streak", 0)),
+        )
+
 
 class CapacityLedger(Protocol):
     """What the dispatcher, the finisher and the reconciler need of the counters. One
@@ -105,12 +115,7 @@ class DynamoCapacityLedger:
         item = self._table.get_item(Key={"job_name": CAPACITY_KEY}, ConsistentRead=True).get(
             "Item", {}
         )
-        return CapacityState(
-            in_flight=int(item.get("in_flight", 0)),
-            drift_seen=int(item.get("drift_seen", 0)),
-            backoff_until=float(item.get("backoff_until", 0)),
-            limit_streak=int(item.get("limit_streak", 0)),
-        )
+        return CapacityState.from_item(item)
 
     def claim(
         self, job_name: str, *, attempt: int, epoch_s: float, now: str, fields: Mapping[str, Any]

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from devkit.simulation.faults import Faults
+from devkit.simulation.faults import ISSUE_8_FAULTS
 from devkit.simulation.metrics import RunResult
 from devkit.simulation.runner import simulate
 from devkit.simulation.scenario import Scenario
 
-FAULT_MIX = Faults(
-    event_drop=0.30,
-    event_duplicate=0.10,
-    event_max_delay_s=120.0,
-    start_throttle=0.20,
-    start_server_error=0.05,
-    start_crash=0.10,
-    post_process_crash=0.10,
-    message_duplicate=0.05,
-)
+FAULT_MIX = ISSUE_8_FAULTS
 # Small quotas so a few hundred files still make a backlog several times the quota.
 SMALL = {"quota": 40, "start_rate": 5}
 
