@@ -49,18 +49,23 @@ the CloudFormation outputs of --stack (default %(default_stack)s)."""
 
 DELETE_HELP = """\
 Delete a job for a data-retention request: its Transcribe job record, every version and
-delete marker of its raw transcript (medical/<job>.json) and of its documents (the item's
-outputs and the five documents under transcripts/<input key without extension>/), then its
-index item. The input audio is kept unless --include-input: then only the job's own version
-of the input object is deleted, not other versions of that key."""
+delete marker of its raw transcript (medical/<job>.json) and of the documents its item's
+outputs name in the job's own folder (never another job's), then its index item. The input
+audio is kept unless --include-input: then only the job's own version of the input object
+is deleted, not other versions of that key."""
 
 RETRY_HELP = """\
 Run the same uploaded version through the pipeline again, e.g. after a pipeline fix or a
 transient Transcribe failure (a fixed file is a new upload, which becomes a new job by
 itself). FAILED or REJECTED: deletes the ended Transcribe job record and the index item,
-then sends the ingest queue the upload's notification again. PENDING: only re-sends the
-notification. QUEUED / IN_PROGRESS: refused unless --force (then as PENDING).
-COMPLETED: refused."""
+then sends the ingest queue the upload's notification again. PENDING, QUEUED, IN_PROGRESS:
+refused unless --force (the job is already recorded, in the backlog or with Transcribe: the
+re-sent notification is a duplicate and changes nothing). COMPLETED: refused."""
+
+
+SHOW_PHI_HELP = (
+    "also show the upload's patient id, encounter id and author (PHI: hidden by default)"
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -142,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "show one job", cmd_status)
     status.add_argument("job", metavar="JOB-OR-KEY", help=ref_help)
     status.add_argument("--json", action="store_true", help="print the index item as JSON")
+    status.add_argument("--show-phi", action="store_true", help=SHOW_PHI_HELP)
 
     listing = command("list", "list jobs, newest first", cmd_list)
     listing.add_argument(
@@ -162,13 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_positive, default=50, metavar="N", help="at most N jobs (default 50)"
     )
     listing.add_argument("--json", action="store_true", help="print the items as JSON")
+    listing.add_argument("--show-phi", action="store_true", help=SHOW_PHI_HELP)
 
     why = command("why", "say why a job failed, or where it is and what to do", cmd_why)
     why.add_argument("job", metavar="JOB-OR-KEY", help=ref_help)
 
     retry = command("retry", "transcribe the same upload again", cmd_retry, description=RETRY_HELP)
     retry.add_argument("job", metavar="JOB-OR-KEY", help=ref_help)
-    retry.add_argument("--force", action="store_true", help="also for a QUEUED or IN_PROGRESS job")
+    retry.add_argument(
+        "--force", action="store_true", help="also for a PENDING, QUEUED or IN_PROGRESS job"
+    )
 
     delete = command(
         "delete", "delete a job, its transcript and documents", cmd_delete, description=DELETE_HELP
@@ -244,7 +253,10 @@ def _note_input_key_match(lookup: jobs.Lookup) -> None:
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     item = jobs.with_normalised_times(ctx.find(args.job).item)
-    _out(render.as_json(item) if args.json else render.status_block(item))
+    if args.json:
+        _out(render.as_json(item if args.show_phi else jobs.without_phi(item)))
+    else:
+        _out(render.status_block(item, show_phi=args.show_phi))
     return 0
 
 
@@ -254,7 +266,8 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         ctx.ddb, ctx.resources.table, statuses=statuses, since=args.since, limit=args.limit
     )
     if args.json:
-        _out(render.as_json([jobs.with_normalised_times(i) for i in listing.items]))
+        shown = listing.items if args.show_phi else [jobs.without_phi(i) for i in listing.items]
+        _out(render.as_json([jobs.with_normalised_times(i) for i in shown]))
     elif listing.items:
         _out(render.jobs_table(listing.items))
     else:

@@ -44,7 +44,17 @@ JOB_NAME_PATTERN = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
 
 TRANSCRIPT_PREFIX = "medical/"
 DOCUMENTS_PREFIX = "transcripts/"
-DOCUMENT_NAMES = ("transcript.txt", "dialogue.txt", "captions.vtt", "captions.srt", "summary.json")
+
+# The capacity ledger shares the table with the jobs: its items' keys start with "#"
+# (`#capacity`, `#starts#<second>`), which no job name can. They are counters, never jobs.
+LEDGER_KEY_PREFIX = "#"
+
+# --- contract 6: the integrator metadata on an item ----------------------------------------
+
+# Who the note is about, which visit, who wrote it: PHI, shown only on request. The note
+# type (a LOINC document code, the job type's default when not given) says only what kind
+# of document it is, and is shown like the job type.
+PHI_FIELDS = ("patient_id", "encounter_id", "author")
 
 # AWS answers NotFoundException for an unknown Transcribe job; moto answers BadRequestException.
 UNKNOWN_JOB_CODES = frozenset({"NotFoundException", "BadRequestException"})
@@ -95,7 +105,19 @@ def _get_raw(ddb: Any, table: str, job_name: str) -> dict[str, Any] | None:
     return dict(item) if item else None
 
 
+def is_job(item: Mapping[str, Any]) -> bool:
+    """A job's item, not one of the capacity ledger's counters."""
+    return not str(item.get("job_name", "")).startswith(LEDGER_KEY_PREFIX)
+
+
+def without_phi(item: Mapping[str, Any]) -> Item:
+    """The item without the integrator metadata's values (contract 6: they are PHI)."""
+    return {k: v for k, v in item.items() if k not in PHI_FIELDS}
+
+
 def get_job(ddb: Any, table: str, job_name: str) -> Item | None:
+    if job_name.startswith(LEDGER_KEY_PREFIX):
+        return None
     raw = _get_raw(ddb, table, job_name)
     return from_wire(raw) if raw else None
 
@@ -107,7 +129,10 @@ def _query(ddb: Any, request: dict[str, Any], *, limit: int | None = None) -> It
     while True:
         page = ddb.query(**request)
         for raw in page.get("Items", []):
-            yield from_wire(raw)
+            item = from_wire(raw)
+            if not is_job(item):  # a counter in an index: never shown, never counted
+                continue
+            yield item
             count += 1
             if limit is not None and count >= limit:
                 return
@@ -185,6 +210,13 @@ def normalise_time(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def list_duration(item: Mapping[str, Any]) -> Any:
+    """The one duration the demo's table and summary.json show: the transcript's
+    (`stats.duration_s`), else, before the job completes, the media header's."""
+    stats = item.get("stats") or {}
+    return stats.get("duration_s", item.get("duration_s"))
 
 
 def with_normalised_times(item: Mapping[str, Any]) -> Item:
@@ -300,34 +332,7 @@ def diagnose(item: Mapping[str, Any], transcribe: Any) -> Diagnosis:
             ],
         )
     if status == PENDING:
-        attempts = int(item.get("attempts") or 0)
-        if attempts:
-            return Diagnosis(
-                headline="PENDING: waiting for Transcribe capacity.",
-                details=[
-                    f"{attempts} start attempt(s) so far, the last at "
-                    f"{_when(item.get('updated_at'))}: "
-                    "Transcribe was busy (request rate or the concurrent-job quota).",
-                    "The ingest queue delivers it again, and the reconciler restarts waiting jobs "
-                    "once they have waited its restart interval (30 minutes by default).",
-                ],
-                next_steps=[
-                    "Nothing, unless it waits for hours: then check the account's Transcribe "
-                    "Medical quotas and the start function's logs.",
-                    f"`jobctl retry {name}` re-sends its upload notification now.",
-                ],
-            )
-        return Diagnosis(
-            headline="PENDING: accepted, not started yet.",
-            details=[
-                f"Recorded at {_when(item.get('created_at'))}; no start attempt has been made.",
-            ],
-            next_steps=[
-                "If it stays like this for more than a few minutes, check the ingest queue, its "
-                "dead-letter queue and the start function's errors.",
-                f"`jobctl retry {name}` re-sends its upload notification.",
-            ],
-        )
+        return _diagnose_pending(item)
     if status in (QUEUED, IN_PROGRESS):
         headline = (
             "QUEUED: Transcribe has accepted the job and not begun it yet."
@@ -366,6 +371,47 @@ def diagnose(item: Mapping[str, Any], transcribe: Any) -> Diagnosis:
         headline=f"COMPLETED at {_when(item.get('completed_at'))}.",
         details=[f"{stats.get('words', '?')} words; {len(item.get('outputs') or {})} documents."],
         next_steps=[f"`jobctl download {name} DIR` fetches the documents and raw transcript."],
+    )
+
+
+BACKLOG = (
+    "It waits in the backlog: the dispatcher starts the oldest waiting jobs whenever a job "
+    "ends, a new upload arrives or the reconciler runs (every few minutes), as far as this "
+    "stack's share of the concurrent-job quota and its start rate allow."
+)
+
+
+def _diagnose_pending(item: Mapping[str, Any]) -> Diagnosis:
+    attempts = int(item.get("attempts") or 0)
+    details = [BACKLOG]
+    if item.get("needs_validation"):
+        details.insert(
+            0,
+            "S3 was busy on every delivery, so the upload was recorded unchecked: the "
+            "dispatcher checks the file before it starts the job.",
+        )
+    wait_steps = [
+        "Nothing, unless it waits for hours (the backlog-age alarm says when): then check the "
+        "account's Transcribe Medical quotas, other workloads using them, and the functions' "
+        "errors.",
+        "`jobctl retry` cannot hurry it: a re-sent notification finds the job already "
+        "recorded and changes nothing.",
+    ]
+    if attempts:
+        return Diagnosis(
+            headline="PENDING: waiting for Transcribe capacity.",
+            details=[
+                f"{attempts} start attempt(s) so far, the last at "
+                f"{_when(item.get('updated_at'))}: Transcribe was busy (request rate or the "
+                "concurrent-job quota), so the job went back to the backlog.",
+                *details,
+            ],
+            next_steps=wait_steps,
+        )
+    return Diagnosis(
+        headline="PENDING: accepted, not started yet.",
+        details=[f"Recorded at {_when(item.get('created_at'))}; no start attempt yet.", *details],
+        next_steps=wait_steps,
     )
 
 
@@ -475,6 +521,12 @@ def retry_job(
         raise Refused(
             f"job {name} is already completed; delete it first if you want it transcribed again"
         )
+    if status == PENDING and not force:
+        raise Refused(
+            f"job {name} is PENDING: it waits in the backlog and the dispatcher starts it as "
+            f"capacity frees (`jobctl why {name}`); a re-sent notification would change nothing. "
+            "Pass --force to re-send it anyway"
+        )
     if status in (QUEUED, IN_PROGRESS) and not force:
         raise Refused(
             f"job {name} is {status}: Transcribe has it. Wait for it to end (`jobctl why {name}`), "
@@ -495,10 +547,10 @@ def retry_job(
         raw_item = _get_raw(ddb, table, name)
         _delete_item(ddb, table, name, expected_status=status)
         result.item_deleted = True
-    elif status in (QUEUED, IN_PROGRESS):
+    else:
         result.notes.append(
-            "the start function starts only PENDING jobs: for a job that is already "
-            f"{status} this notification is recorded as a duplicate and changes nothing"
+            f"the job is already recorded ({status}): the start function records this "
+            "notification as a duplicate, and it changes nothing"
         )
     body = s3_notification(
         bucket=item["input_bucket"],

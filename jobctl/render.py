@@ -14,6 +14,7 @@ from jobctl.jobs import (
     DownloadResult,
     Item,
     RetryResult,
+    list_duration,
     normalise_time,
 )
 
@@ -102,7 +103,23 @@ def _stats(stats: Mapping[str, Any]) -> str | None:
     return ", ".join(parts)
 
 
-def status_block(item: Mapping[str, Any]) -> str:
+PHI_LABELS = {"patient_id": "patient", "encounter_id": "encounter", "author": "author"}
+
+
+def _metadata(item: Mapping[str, Any], *, show_phi: bool) -> list[str]:
+    """The integrator metadata (contract 6). The PHI values only with show_phi; otherwise
+    which of them the item holds, so an operator knows they are there."""
+    lines = _line("note type", str(item["note_type"])) if item.get("note_type") else []
+    present = [field for field in PHI_LABELS if item.get(field) is not None]
+    if not present:
+        return lines
+    if show_phi:
+        return [*lines, *(line for f in present for line in _line(PHI_LABELS[f], str(item[f])))]
+    names = ", ".join(PHI_LABELS[field] for field in present)
+    return [*lines, *_line("metadata", f"{names} (PHI, hidden: --show-phi shows them)")]
+
+
+def status_block(item: Mapping[str, Any], *, show_phi: bool = False) -> str:
     lines = [*_line("job", str(item["job_name"])), *_line("status", str(item["status"]))]
     if item.get("input_key") is not None:
         lines += _line("input", f"s3://{item.get('input_bucket', '?')}/{item['input_key']}")
@@ -121,6 +138,7 @@ def status_block(item: Mapping[str, Any]) -> str:
             lines += _line(label, str(normalise_time(item[f"{label}_at"])))
     if item.get("attempts") is not None:
         lines += _line("attempts", str(item["attempts"]))
+    lines += _metadata(item, show_phi=show_phi)
     media = _media(item)
     if media:
         lines += _line("media", media)
@@ -159,7 +177,7 @@ def jobs_table(items: Sequence[Item]) -> str:
             str(item.get("status", "-")),
             str(item.get("type") or "-"),
             short_time(item.get("created_at")),
-            duration(item.get("duration_s")),
+            duration(list_duration(item)),
             str((item.get("stats") or {}).get("words", "-")),
             truncate(str(item.get("failure_reason") or "-"), REASON_WIDTH),
         )

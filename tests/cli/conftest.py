@@ -18,7 +18,7 @@ import pytest
 
 import post_process
 import start_job
-from devkit.lambda_events import transcribe_state_change
+from devkit.lambda_events import s3_notification, transcribe_state_change
 from devkit.media_samples import wav_bytes
 from devkit.transcribe_medical import TranscribeMedicalEmulator
 from jobctl import resources
@@ -80,15 +80,29 @@ class Pipeline:
 
     # --- making jobs -----------------------------------------------------------------------
 
-    def upload(self, key: str, body: bytes = WAV) -> dict[str, Any]:
-        return self.env.put(key, body)
+    def upload(
+        self, key: str, body: bytes = WAV, metadata: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Put the object (with S3 user metadata, if given) and return S3's notification."""
+        if metadata is None:
+            return self.env.put(key, body)
+        response = self.env.s3.put_object(
+            Bucket=self.stack.input_bucket, Key=key, Body=body, Metadata=metadata
+        )
+        return s3_notification(
+            bucket=self.stack.input_bucket,
+            key=key,
+            size=len(body),
+            version_id=response.get("VersionId"),
+            etag=response["ETag"].strip('"'),
+        )
 
     def deliver(self, note: dict[str, Any]) -> dict[str, Any]:
         return dict(start_job.handler(self.env.event(note), self.lambda_context))
 
-    def start(self, key: str, body: bytes = WAV) -> str:
+    def start(self, key: str, body: bytes = WAV, metadata: dict[str, str] | None = None) -> str:
         """Upload and run the start handler; the job's name."""
-        note = self.upload(key, body)
+        note = self.upload(key, body, metadata)
         self.deliver(note)
         version = note["Records"][0]["s3"]["object"].get("versionId")
         (item,) = [
@@ -102,8 +116,8 @@ class Pipeline:
         event = transcribe_state_change(job_name=name, status=status)
         post_process.handler(event, self.lambda_context)
 
-    def completed(self, key: str) -> str:
-        name = self.start(key)
+    def completed(self, key: str, metadata: dict[str, str] | None = None) -> str:
+        name = self.start(key, metadata=metadata)
         self.emulator.complete(name, utterances=SCRIPT)
         self.finish(name, "COMPLETED")
         assert self.env.item(name)["status"] == "COMPLETED"
@@ -122,6 +136,9 @@ class Pipeline:
         return name
 
     def pending(self, key: str) -> str:
+        """A job left in the backlog. It stays PENDING only until the next dispatch: the
+        start handler dispatches after any new upload, oldest first, so a later `start`
+        in the same test starts this job too. Make it the test's last upload."""
         # Every attempt of the client's retries is refused: the job goes back to the backlog.
         self.env.fail_transcribe("LimitExceededException", times=3)
         name = self.start(key)

@@ -109,8 +109,9 @@ def make_mixed(pipeline: Pipeline) -> dict[str, str]:
         "completed": pipeline.completed("conversation/a.wav"),
         "failed": pipeline.failed("conversation/b.wav"),
         "rejected": pipeline.rejected("conversation/c.wav"),
-        "pending": pipeline.pending("conversation/d.wav"),
         "queued": pipeline.queued("conversation/e.wav"),
+        # Last: any later upload's dispatch would start it (the backlog is served oldest first)
+        "pending": pipeline.pending("conversation/d.wav"),
     }
     # Distinct, known creation times: completed newest ... queued oldest.
     for hours, which in enumerate(["completed", "failed", "rejected", "pending", "queued"]):
@@ -137,7 +138,12 @@ def test_list_shows_every_status_newest_first_without_scanning(pipeline: Pipelin
     assert [r[2] for r in rows] == ["COMPLETED", "FAILED", "REJECTED", "PENDING", "QUEUED"]
     completed = rows[0]
     assert completed[1] == "conversation/a.wav"
-    assert completed[5] == "10.0s"
+    # One duration, as in the demo's table and summary.json: the transcript's once there is
+    # one (its words end before the 10 s of audio do), else the media header's.
+    stats = pipeline.item(names["completed"])["stats"]  # type: ignore[index]
+    assert float(stats["duration_s"]) < 10.0
+    assert completed[5] == f"{float(stats['duration_s']):.1f}s"
+    assert rows[4][5] == "10.0s"  # QUEUED: no transcript yet
     assert int(completed[6]) > 0
     assert rows[1][7].startswith("The")  # the failure reason, truncated
     assert result.out.splitlines()[2].endswith("...")

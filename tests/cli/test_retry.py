@@ -67,21 +67,32 @@ def test_retry_of_a_rejected_job_validates_the_same_version_again(pipeline: Pipe
     assert item["status"] == "REJECTED"  # the file is still 8 kHz
 
 
-def test_retry_of_a_pending_job_only_resends_the_notification(pipeline: Pipeline):
+def test_retry_of_a_pending_job_is_refused_since_the_backlog_starts_it(pipeline: Pipeline):
+    # Given a job Transcribe refused for capacity: it waits in the backlog
     name = pipeline.pending("conversation/visit.wav")
     pipeline.drain_queue()
-    result = pipeline.cli("retry", "conversation/visit.wav")  # by input key
-    assert result.code == 0, result.err
-    assert "deleted" not in result.out
-    item = pipeline.item(name)
-    assert item is not None
-    assert item["status"] == "PENDING"
+    before = pipeline.item(name)
+    assert before is not None
+    # When the operator retries it, jobctl says why that would not help and sends nothing
+    refused = pipeline.cli("retry", "conversation/visit.wav")  # by input key
+    assert refused.code == 1
+    assert f"job {name} is PENDING: it waits in the backlog" in refused.err
+    assert "--force" in refused.err
+    assert pipeline.drain_queue() == []
+    # --force re-sends the notification, which the start handler records as a duplicate
+    forced = pipeline.cli("retry", name, "--force")
+    assert forced.code == 0, forced.err
+    assert "deleted" not in forced.out
+    assert "changes nothing" in " ".join(forced.out.split())
     (body,) = retried_bodies(pipeline)
     pipeline.deliver(body)
-    item = pipeline.item(name)
-    assert item is not None
-    assert item["status"] == "QUEUED"
-    assert item["attempts"] == 2
+    assert pipeline.item(name) == before
+    # Then the next dispatch (here, after another upload) starts the oldest waiting job
+    pipeline.queued("conversation/later.wav")
+    after = pipeline.item(name)
+    assert after is not None
+    assert after["status"] == "QUEUED"
+    assert after["attempts"] == before["attempts"] + 1
 
 
 def test_retry_refuses_a_completed_job(pipeline: Pipeline):
