@@ -1,24 +1,30 @@
 """`make demo`: the whole pipeline on the embedded AWS emulator, on sample or given audio.
 
     python -m devkit.demo [PATH ...] [--type dictation|conversation] [--env dev]
-                          [--out demo-output] [--serve]
+                          [--patient-id ID] [--encounter-id ID] [--author NAME]
+                          [--note-type LOINC] [--out demo-output] [--serve]
 
 Uploads go through the real handlers: S3 notification -> ingest queue -> start-job ->
 (emulated) Transcribe Medical -> job-state event -> post-process -> documents; the
 reconciler runs on its schedule. Ends with a table of every job and the documents copied
 to a fresh local folder. Exits 1 if any job is left open. --serve is `make local`: the
 same uploads, then the pipeline stays up live on 127.0.0.1 until Ctrl-C.
+
+The emulated environment is the cdk.json environment's, with PHI identification on (see
+`demo_config`), so the documents include the redacted ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import posixpath
 import shutil
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,10 @@ NOT_SPEECH = (
     "script (or, for your own files, a generic consultation) with plausible timings; "
     "everything else (validation, jobs, events, documents, the job table) is the real "
     "pipeline code."
+)
+PHI_NOTE = (
+    "PHI identification is on for the emulated stack (the demo's own setting), so each "
+    "transcript also comes redacted."
 )
 INVENTED = (
     "The words are invented (emulated Transcribe Medical): every document and summary.json "
@@ -67,16 +77,68 @@ def _load_config(env: str) -> Any:
     raise SystemExit(f"no environment {env!r} in cdk.json; have: {', '.join(context)}")
 
 
-def user_uploads(words: list[str], job_type: str | None = None) -> list[Any]:
-    """The user's paths (files or directories) as uploads with unique keys."""
+def demo_config(env: str) -> Any:
+    """The environment from cdk.json, with PHI identification on for the emulated stack only.
+
+    The demo exists to show what the pipeline makes, redacted documents included, and its
+    transcripts are invented: nothing real is exposed by labelling them. Whether a deployed
+    dev stack pays for PHI identification stays cdk.json's decision."""
+    return dataclasses.replace(_load_config(env), identify_phi=True)
+
+
+def user_uploads(
+    words: list[str], job_type: str | None = None, metadata: Mapping[str, str] | None = None
+) -> list[Any]:
+    """The user's paths (files or directories) as uploads with unique keys and metadata."""
     from devkit.demo_inputs import DemoInputError, local_uploads  # noqa: PLC0415
     from devkit.samples import Sample  # noqa: PLC0415
 
     try:
-        files = local_uploads(words, job_type)
+        files = local_uploads(words, job_type, metadata)
     except DemoInputError as error:
         raise SystemExit(f"demo: {error}") from None
-    return [Sample(key=f.key, body=f.path.read_bytes(), what=str(f.path)) for f in files]
+    return [
+        Sample(key=f.key, body=f.path.read_bytes(), what=str(f.path), metadata=f.metadata)
+        for f in files
+    ]
+
+
+def sample_uploads(metadata: Mapping[str, str] | None = None) -> list[Any]:
+    """The built-in samples; the command line's metadata goes to those without their own."""
+    from devkit.demo_inputs import DemoInputError, checked_metadata  # noqa: PLC0415
+    from devkit.samples import demo_samples  # noqa: PLC0415
+
+    try:
+        common = checked_metadata(metadata or {}, "the command line")
+    except DemoInputError as error:
+        raise SystemExit(f"demo: {error}") from None
+    return [
+        s if s.metadata or not common else dataclasses.replace(s, metadata=common)
+        for s in demo_samples()
+    ]
+
+
+def uploads_for(args: argparse.Namespace) -> list[Any]:
+    metadata = cli_metadata(args)
+    if args.files:
+        return user_uploads(args.files, args.type, metadata)
+    return sample_uploads(metadata)
+
+
+def cli_metadata(args: argparse.Namespace) -> dict[str, str]:
+    """The S3 user metadata the command line gives (x-amz-meta-<key>), by key."""
+    return {key: value for key, dest in METADATA_OPTIONS if (value := getattr(args, dest))}
+
+
+def put_upload(emulator: Any, upload: Any) -> None:
+    """Upload into the emulated input bucket with the upload's S3 user metadata (the
+    emulator's own `upload` takes none); S3 notifies the ingest queue."""
+    emulator.s3.put_object(
+        Bucket=emulator.stack.input_bucket,
+        Key=upload.key,
+        Body=upload.body,
+        Metadata=dict(upload.metadata),
+    )
 
 
 def script_for(uploads: list[Any]) -> Any:
@@ -149,6 +211,15 @@ def _copy_documents(emulator: Any, items: list[dict[str, Any]], out: Path) -> li
     return folders
 
 
+# (S3 metadata key, argparse dest) for --patient-id, --encounter-id, --author, --note-type.
+METADATA_OPTIONS = (
+    ("patient-id", "patient_id"),
+    ("encounter-id", "encounter_id"),
+    ("author", "author"),
+    ("note-type", "note_type"),
+)
+
+
 def build_parser(
     prog: str = "make demo", description: str = "", out: str = "demo-output"
 ) -> argparse.ArgumentParser:
@@ -166,6 +237,17 @@ def build_parser(
     parser.add_argument("--env", default="dev", help="environment from cdk.json (default dev)")
     parser.add_argument(
         "--out", default=out, help=f"folder for what the run writes (default {out})"
+    )
+    meta = parser.add_argument_group(
+        "integrator metadata (S3 user metadata x-amz-meta-*, invented values please)",
+        "For every upload of the run; a sidecar <audio file>.meta.json with the keys "
+        "patient-id, encounter-id, author, note-type replaces them for its file.",
+    )
+    meta.add_argument("--patient-id", metavar="ID", help="PATIENT= in make")
+    meta.add_argument("--encounter-id", metavar="ID", help="ENCOUNTER= in make")
+    meta.add_argument("--author", metavar="NAME", help="the clinician; AUTHOR= in make")
+    meta.add_argument(
+        "--note-type", metavar="LOINC", help="a LOINC document code, e.g. 11506-3; NOTE_TYPE="
     )
     return parser
 
@@ -185,14 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
-    config = _load_config(args.env)
+    config = demo_config(args.env)
     _fake_aws_environment(config.region)
     from moto import mock_aws  # noqa: PLC0415 - imported once the environment is safe
 
     from devkit.emulator import PipelineEmulator  # noqa: PLC0415
-    from devkit.samples import demo_samples  # noqa: PLC0415
 
-    uploads = user_uploads(args.files, args.type) if args.files else demo_samples()
+    uploads = uploads_for(args)
     out = fresh_output(Path(args.out))
     print(NOT_SPEECH, end="\n\n")
     with mock_aws():
@@ -218,9 +299,11 @@ def _run(emulator: Any, uploads: list[Any], out: Path, max_ticks: int) -> tuple[
     """Upload, let time pass until every job has ended, then report and copy documents."""
     config = emulator.config
     print(f"Environment {config.name!r} from cdk.json, emulated stack {config.stack_name}")
+    print(PHI_NOTE)
     for upload in uploads:
-        emulator.upload(upload.key, upload.body)
-        print(f"  uploaded s3://{emulator.stack.input_bucket}/{upload.key}  ({upload.what})")
+        put_upload(emulator, upload)
+        tail = ", with metadata" if upload.metadata else ""
+        print(f"  uploaded s3://{emulator.stack.input_bucket}/{upload.key}  ({upload.what}{tail})")
     print()
 
     def progress(report: Any) -> None:
@@ -247,7 +330,57 @@ def _run(emulator: Any, uploads: list[Any], out: Path, max_ticks: int) -> tuple[
         for folder in folders:
             names = ", ".join(sorted(p.name for p in folder.iterdir()))
             print(f"  {folder.relative_to(out)}/: {names}")
+        highlights = highlighted_documents(folders)
+        if highlights:
+            print("\nHave a look at:")
+            for what, path in highlights:
+                print(f"  {what}: {_shown_path(path)}")
     return settled, items
+
+
+def highlighted_documents(folders: list[Path]) -> list[tuple[str, Path]]:
+    """A redacted transcript, and FHIR and HL7 documents that carry the upload's patient
+    (from its metadata), for one line each in the final output: from one job where one
+    has all three, else from whichever job has each."""
+    wanted: list[tuple[str, str, Any]] = [
+        ("PHI redacted transcript", "transcript.redacted.txt", lambda _text: True),
+        ("FHIR R4 DocumentReference, subject from the metadata", "document-reference.json",
+         _has_subject),
+        ("HL7 v2.5.1 MDM^T02, patient id in PID", "mdm-t02.hl7", _has_patient_id),
+    ]  # fmt: skip
+
+    def carries(folder: Path, name: str, test: Any) -> bool:
+        path = folder / name
+        return path.is_file() and bool(test(path.read_text(encoding="utf-8")))
+
+    def score(folder: Path) -> int:
+        return sum(carries(folder, name, test) for _what, name, test in wanted)
+
+    ranked = sorted(folders, key=score, reverse=True)  # stable: ties keep the table's order
+    found = []
+    for what, name, test in wanted:
+        folder = next((f for f in ranked if carries(f, name, test)), None)
+        if folder is not None:
+            found.append((what, folder / name))
+    return found
+
+
+def _has_subject(text: str) -> bool:
+    return bool(json.loads(text).get("subject"))
+
+
+def _has_patient_id(text: str) -> bool:
+    pid = next((s for s in text.replace("\n", "\r").split("\r") if s.startswith("PID|")), "")
+    fields = pid.split("|")
+    return len(fields) > 3 and bool(fields[3].strip("^"))
+
+
+def _shown_path(path: Path) -> str:
+    """Relative to the working directory when it is below it (shorter to paste)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _generic(job: dict[str, Any]) -> Any:

@@ -1,7 +1,8 @@
 """`make local`: the emulator as a server on 127.0.0.1 with the pipeline running live.
 
     python -m devkit.local_stack [PATH ...] [--type ...] [--env dev] [--port 4577]
-                                [--speed 30] [--empty] [--out local-stack]
+                                [--patient-id ID] [--encounter-id ID] [--author NAME]
+                                [--note-type LOINC] [--speed 30] [--empty] [--out local-stack]
 
 moto's server answers AWS calls on 127.0.0.1 (the AWS CLI, jobctl, your code), and
 background threads play AWS around the real handlers, on a virtual clock that runs
@@ -13,6 +14,8 @@ background threads play AWS around the real handlers, on a virtual clock that ru
 - each ended job's event goes to the post-process handler (retried with backoff);
 - the reconcile handler runs on the environment's schedule.
 
+The environment is the demo's (`demo.demo_config`: PHI identification on), and the
+uploads are too (samples or your files, with the same metadata options and sidecars).
 So anything a person does against the endpoint is processed: an `aws s3 cp` upload,
 `jobctl retry`, `jobctl delete`. The terminal shows the commands to try (once), then one
 line per job change; moto's access log and the handlers' logs go to files in `--out`.
@@ -49,6 +52,8 @@ WATCH_SECONDS = 0.3  # how often the job table is read for status lines
 # Transcribe failure), so that `jobctl retry` can be tried on it.
 FAIL_ONCE_MARK = "fail-once"
 TRANSIENT_FAILURE = "Internal failure. Please try your request again"
+# Invented integrator metadata on the printed example upload (x-amz-meta-*, contract 6).
+EXAMPLE_METADATA = "patient-id=DEMO-PAT-0002,encounter-id=DEMO-ENC-0002"
 
 
 def _port_free(port: int) -> bool:
@@ -128,14 +133,22 @@ class Session:
         sample = shlex.quote(str(self.sample))
         visit = "conversation/new-visit.wav"
         flaky = f"conversation/{FAIL_ONCE_MARK}-visit.wav"
+        metadata = f"--metadata {EXAMPLE_METADATA}"
         return [
-            ("upload a recording", self.aws(f"s3 cp {sample} s3://{self.input_bucket}/{visit}")),
+            (
+                "upload a recording, with (invented) patient and encounter ids as S3 metadata",
+                self.aws(f"s3 cp {metadata} {sample} s3://{self.input_bucket}/{visit}"),
+            ),
             (
                 f"upload one whose first job fails ('{FAIL_ONCE_MARK}' in the name)",
                 self.aws(f"s3 cp {sample} s3://{self.input_bucket}/{flaky}"),
             ),
             ("list the jobs", self.jobctl("list")),
             ("one job", self.jobctl(f"status {visit}")),
+            (
+                "with its metadata (PHI: shown only on request)",
+                self.jobctl(f"status {visit} --show-phi"),
+            ),
             ("why it failed", self.jobctl(f"why {flaky}")),
             ("transcribe it again", self.jobctl(f"retry {flaky}")),
             (
@@ -236,30 +249,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.speed <= 0:
         raise SystemExit("local: --speed must be positive")
-    config = demo._load_config(args.env)
+    config = demo.demo_config(args.env)
     if args.port and not _port_free(args.port):
         raise SystemExit(
             f"local: port {args.port} on 127.0.0.1 is in use (another `make local`?): "
             "stop it, or pick another with `make local PORT=...` (PORT=0: any free port)"
         )
     demo._fake_aws_environment(config.region)
-    uploads = (
-        []
-        if args.empty
-        else (demo.user_uploads(args.files, args.type) if args.files else _samples())
-    )
+    uploads = [] if args.empty else demo.uploads_for(args)
     out = demo.fresh_output(Path(args.out))
     logs = {"moto's access log": out / "moto-access.log", "handler logs": out / "handlers.log"}
     with _access_log_to(logs["moto's access log"]), logs["handler logs"].open("a") as handler_log:
         return _serve(
             args, config=config, uploads=uploads, out=out, handler_log=handler_log, logs=logs
         )
-
-
-def _samples() -> list[Any]:
-    from devkit.samples import demo_samples  # noqa: PLC0415
-
-    return demo_samples()
 
 
 def _serve(
@@ -312,8 +315,9 @@ def _serve(
             downloads=out / "downloads",
         )
         print(demo.NOT_SPEECH, end="\n\n")
+        print(demo.PHI_NOTE)
         for upload in uploads:
-            emulator.upload(upload.key, upload.body)
+            demo.put_upload(emulator, upload)
         if uploads:
             print(f"Uploaded {len(uploads)} file(s) to s3://{emulator.stack.input_bucket}/.")
         print(instructions(session, logs), flush=True)

@@ -2,13 +2,16 @@
 
 The audio is tones, not speech: the emulator does not recognise speech, so each good
 sample comes with the script its transcript replays (with plausible timings), and the
-documents read like the consultation they stand for.
+documents read like the consultation they stand for. The scripts name a (made-up) person
+and dates, which the emulator labels as PHI when the job asks for PHI identification, so
+the demo shows redaction; the dictation carries integrator metadata (all invented), so its
+FHIR and HL7 documents have a subject and a patient id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from devkit.media_samples import flac_bytes, text_bytes, wav_bytes
 
@@ -19,10 +22,11 @@ class Sample:
     body: bytes
     what: str
     script: Sequence[tuple[int, str]] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)  # S3 user metadata (contract 6)
 
 
 DICTATION_SCRIPT = (
-    (0, "Clinic note for a follow up visit."),
+    (0, "Clinic note for Maria Lopez, seen on March 3 for a follow up visit."),
     (0, "The patient reports improved control of blood pressure on the current dose."),
     (0, "Home readings average one thirty over eighty two."),
     (0, "No headaches, chest pain or swelling of the ankles."),
@@ -30,7 +34,7 @@ DICTATION_SCRIPT = (
 )
 
 CONVERSATION_SCRIPT = (
-    (0, "Good morning. What brings you in today?"),
+    (0, "Good morning, Mr Patel. What brings you in today?"),
     (1, "I have had a sore throat for three days, and it hurts to swallow."),
     (0, "Any fever or cough?"),
     (1, "A mild fever yesterday evening. No cough."),
@@ -41,6 +45,15 @@ CONVERSATION_SCRIPT = (
 )
 
 
+# Invented identifiers in the shapes the start path accepts; 11506-3 is LOINC's progress note.
+DICTATION_METADATA = {
+    "patient-id": "DEMO-PAT-0001",
+    "encounter-id": "DEMO-ENC-0001",
+    "author": "Dr Demo Example",
+    "note-type": "11506-3",
+}
+
+
 def demo_samples() -> list[Sample]:
     return [
         Sample(
@@ -48,6 +61,7 @@ def demo_samples() -> list[Sample]:
             body=wav_bytes(sample_rate=16000, duration_s=30.0, tone_hz=330.0),
             what="a dictated clinic note (16 kHz mono WAV)",
             script=DICTATION_SCRIPT,
+            metadata=DICTATION_METADATA,
         ),
         Sample(
             key="conversation/sore-throat-visit.flac",

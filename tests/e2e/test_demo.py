@@ -13,6 +13,7 @@ from moto.moto_api import state_manager
 
 from devkit import demo, local_stack
 from devkit.media_samples import flac_bytes, wav_bytes
+from devkit.samples import DICTATION_METADATA
 from devkit.transcribe_medical import MODEL_NAME
 
 pytestmark = pytest.mark.e2e
@@ -154,3 +155,105 @@ def test_an_output_folder_the_demo_did_not_make_is_left_alone(tmp_path: Path):
     with pytest.raises(SystemExit, match="was not made by the demo"):
         demo.main(["--out", str(tmp_path)])
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+# --- issue 11: redaction, FHIR and HL7 in the demo; metadata from the command line ---------
+
+
+def pointed_at(out_text: str) -> dict[str, Path]:
+    """The final "Have a look at:" lines: what -> path."""
+    block = out_text[out_text.index("Have a look at:") :].splitlines()[1:]
+    return {
+        what.strip(): Path(path.strip())
+        for what, path in (line.rsplit(": ", 1) for line in block if line.startswith("  "))
+    }
+
+
+def entity_texts(folder: Path) -> list[str]:
+    raw = json.loads((folder / "transcribe-raw.json").read_text())
+    return [entity["content"] for entity in raw["results"].get("entities", [])]
+
+
+def pid_patient(hl7: str) -> str:
+    (pid,) = [segment for segment in hl7.splitlines() if segment.startswith("PID|")]
+    return pid.split("|")[3].split("^")[0]
+
+
+def test_demo_shows_a_redacted_transcript_and_fhir_and_hl7_with_the_patient(tmp_path: Path, capsys):
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "PHI identification is on" in out
+    shown = pointed_at(out)
+    assert len(shown) == 3  # one line each
+    redacted = next(p for what, p in shown.items() if "redacted" in what)
+    fhir = next(p for what, p in shown.items() if "FHIR" in what)
+    hl7 = next(p for what, p in shown.items() if "HL7" in what)
+    assert redacted.name == "transcript.redacted.txt"
+    # The redacted transcript labels every PHI span and quotes none of them
+    text = redacted.read_text()
+    entities = entity_texts(redacted.parent)
+    assert entities  # the emulator labelled the script's name and date
+    assert "[PHI:" in text
+    assert not [entity for entity in entities if entity in text]
+    assert not [word for e in entities for word in e.split() if word.isalpha() and word in text]
+    # The sample with metadata: its FHIR subject and encounter, its HL7 patient id
+    reference = json.loads(fhir.read_text())
+    assert reference["resourceType"] == "DocumentReference"
+    assert reference["subject"] == {"reference": f"Patient/{DICTATION_METADATA['patient-id']}"}
+    assert reference["context"]["encounter"] == [
+        {"reference": f"Encounter/{DICTATION_METADATA['encounter-id']}"}
+    ]
+    assert pid_patient(hl7.read_text()) == DICTATION_METADATA["patient-id"]
+
+
+def test_metadata_from_the_command_line_and_a_sidecar_that_replaces_it(tmp_path: Path, capsys):
+    (tmp_path / "a.wav").write_bytes(wav_bytes(duration_s=1.0))
+    (tmp_path / "b.wav").write_bytes(wav_bytes(duration_s=1.0))
+    (tmp_path / "a.wav.meta.json").write_text(json.dumps({"patient-id": "SIDE-1"}))
+    out_dir = tmp_path / "out"
+    argv = [str(tmp_path), "--patient-id", "CLI-1", "--author", "Dr Cli O'Neil"]
+    assert demo.main([*argv, "--encounter-id", "ENC-9", "--out", str(out_dir)]) == 0
+    assert "a.wav.meta.json" not in capsys.readouterr().out  # a sidecar is not an upload
+    with_sidecar = json.loads((out_dir / "uploads/a/document-reference.json").read_text())
+    from_cli = json.loads((out_dir / "uploads/b/document-reference.json").read_text())
+    assert with_sidecar["subject"] == {"reference": "Patient/SIDE-1"}
+    # The sidecar replaces the command line whole: no other patient's encounter or author
+    assert "author" not in with_sidecar
+    assert "encounter" not in with_sidecar.get("context", {})
+    assert from_cli["subject"] == {"reference": "Patient/CLI-1"}
+    assert from_cli["author"] == [{"display": "Dr Cli O'Neil"}]
+    assert from_cli["context"]["encounter"] == [{"reference": "Encounter/ENC-9"}]
+    assert pid_patient((out_dir / "uploads/b/mdm-t02.hl7").read_text()) == "CLI-1"
+
+
+def test_a_bad_metadata_value_is_rejected_by_the_pipeline_naming_the_field(tmp_path: Path, capsys):
+    (tmp_path / "a.wav").write_bytes(wav_bytes(duration_s=1.0))
+    out_dir = tmp_path / "out"
+    assert (
+        demo.main([str(tmp_path / "a.wav"), "--note-type", "11506-4", "--out", str(out_dir)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert re.search(r"uploads/a\.wav\s+REJECTED", out)
+    assert "uploads/a.wav: S3 metadata x-amz-meta-note-type is not a LOINC code" in out
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "message"),
+    [
+        ('{"patient_id": "PAT-7Q"}', "unknown key 'patient_id'; allowed: patient-id, encounter-id"),
+        ('["PAT-7Q"]', "must be a JSON object"),
+        ('{"patient-id": 42}', "patient-id must be text"),
+        ('{"author": "Dr Jos\\u00e9"}', "author holds a non-ASCII character"),
+        ("{not json", "not valid JSON"),
+    ],
+)
+def test_a_sidecar_the_demo_cannot_use_is_refused_before_anything_runs(
+    tmp_path: Path, sidecar: str, message: str
+):
+    (tmp_path / "a.wav").write_bytes(wav_bytes(duration_s=1.0))
+    (tmp_path / "a.wav.meta.json").write_text(sidecar)
+    with pytest.raises(SystemExit, match=re.escape(message)) as refused:
+        demo.main([str(tmp_path / "a.wav"), "--out", str(tmp_path / "out")])
+    assert "a.wav.meta.json" in str(refused.value)
+    assert "PAT-7Q" not in str(refused.value)  # values are PHI: never quoted
+    assert not (tmp_path / "out").exists()

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -110,7 +111,11 @@ def _aws_without_the_cli(command: str) -> subprocess.CompletedProcess[str]:
     )
     target = urlparse(words[-1])
     if words[3:5] == ["s3", "cp"]:
-        s3.upload_file(words[5], target.netloc, target.path.lstrip("/"))
+        extra: dict[str, Any] = {}
+        if "--metadata" in words:  # the CLI's shorthand: key=value,key=value
+            pairs = words[words.index("--metadata") + 1].split(",")
+            extra["Metadata"] = dict(pair.split("=", 1) for pair in pairs)
+        s3.upload_file(words[-2], target.netloc, target.path.lstrip("/"), ExtraArgs=extra)
         return subprocess.CompletedProcess(words, 0, "upload: done", "")
     listed = s3.list_objects_v2(Bucket=target.netloc, Prefix=target.path.lstrip("/"))
     keys = [o["Key"] for o in listed.get("Contents", [])]
@@ -130,12 +135,15 @@ def local_stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 def test_make_local_processes_what_a_person_does_over_http(local_stack: LocalStack):
     setup, commands = local_stack.printed_commands()
-    upload, upload_flaky, listing, status, why, retry, documents, download, delete = commands
+    upload, upload_flaky, listing, status, status_phi, why, retry, documents, download, delete = (
+        commands
+    )
     assert "AWS_REGION=us-east-1" in setup
     assert "AWS_DEFAULT_REGION=us-east-1" in setup
 
-    # The samples uploaded at start end as the demo's do
+    # The samples uploaded at start end as the demo's do, redacted documents included
     local_stack.wait_for(r"COMPLETED\s+conversation/sore-throat-visit\.flac")
+    local_stack.wait_for(r"COMPLETED\s+dictation/follow-up-note\.wav")
     local_stack.wait_for(r"REJECTED\s+conversation/phone-call-8khz\.wav")
 
     # A new upload with the AWS CLI is processed to the end
@@ -147,6 +155,13 @@ def test_make_local_processes_what_a_person_does_over_http(local_stack: LocalSta
     shown = run(setup, status)
     assert shown.returncode == 0, shown.stderr
     assert "COMPLETED" in shown.stdout
+    # The upload's metadata reached the index; jobctl shows it only when asked
+    assert "--metadata patient-id=" in upload
+    assert "DEMO-PAT-0002" not in shown.stdout
+    assert "patient, encounter (PHI, hidden" in " ".join(shown.stdout.split())
+    with_phi = run(setup, status_phi)
+    assert with_phi.returncode == 0, with_phi.stderr
+    assert ["patient", "DEMO-PAT-0002"] in [line.split() for line in with_phi.stdout.splitlines()]
 
     # A job whose first Transcribe run fails: why, then retry, and it completes again
     assert run(setup, upload_flaky).returncode == 0
@@ -163,6 +178,7 @@ def test_make_local_processes_what_a_person_does_over_http(local_stack: LocalSta
     listed_documents = run(setup, documents)
     assert listed_documents.returncode == 0, listed_documents.stderr
     assert "transcript.txt" in listed_documents.stdout
+    assert "transcript.redacted.txt" in listed_documents.stdout  # PHI identification on
     fetched = run(setup, download)
     assert fetched.returncode == 0, fetched.stderr
     assert "transcript.txt" in fetched.stdout
