@@ -56,6 +56,12 @@ SUPERSEDED = (
     "newer upload is transcribed as its own job"
 )
 DELETED = "the file was deleted before it could be transcribed; upload it again"
+REFUSED = (
+    "Transcribe Medical refused to start the job ({code}). Check that the recording meets its "
+    "media requirements (16-48 kHz, at least 0.5 s and under 4 hours, under 2 GB, mono or "
+    "stereo) and this environment's settings, then retry the job; transcribe_failure_reason "
+    "holds Transcribe's own words."
+)
 NAME_TAKEN = (
     "a Transcribe job with this name already exists for a different file; contact the "
     "pipeline's operators"
@@ -263,8 +269,12 @@ class Dispatcher(PipelineStep):
             if is_transient(error):
                 self.ledger.unclaim(job_name, attempt=attempt, now=self.clock())
                 return Dispatched.THROTTLED
+            # The sentence names the code only (AWS's text can quote the media's key); the
+            # text itself is kept beside it in the encrypted index, for an operator.
             return self._failed(
-                job_name, f"Transcribe Medical refused the job ({code}): {_message(error)}"
+                job_name,
+                REFUSED.format(code=code),
+                transcribe_failure_reason=_message(error),
             )
         if self._streak:
             # A start went through: the next LimitExceeded begins a new episode at 1 s.
@@ -272,11 +282,10 @@ class Dispatcher(PipelineStep):
             self.ledger.back_off(0.0, streak=0)
         return Dispatched.STARTED
 
-    def _failed(self, job_name: str, reason: str) -> Dispatched:
+    def _failed(self, job_name: str, reason: str, **more: str) -> Dispatched:
         now = self.clock()
-        self.ledger.release(
-            job_name, to=ji.FAILED, now=now, fields={"failure_reason": reason, "completed_at": now}
-        )
+        fields = {"failure_reason": reason, "completed_at": now, **more}
+        self.ledger.release(job_name, to=ji.FAILED, now=now, fields=fields)
         return Dispatched.FAILED
 
     def _is_our_job(self, job_name: str, request: Mapping[str, Any]) -> bool:
@@ -327,7 +336,8 @@ class Dispatcher(PipelineStep):
 
 
 def _message(error: Exception) -> str:
-    """Transcribe's own explanation, kept in the (encrypted) index only, never logged."""
+    """Transcribe's own explanation, kept in the (encrypted) index only, never logged nor
+    put in failure_reason."""
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Message", "")).strip() or "no detail given"
     return "no detail given"

@@ -25,7 +25,7 @@ from pipeline.dispatch import (
 from pipeline.s3_events import uploads_in
 from pipeline.start import JobStarter
 
-from .conftest import Env
+from .conftest import Env, fail_calls
 
 WAV = wav_bytes(sample_rate=16000, channels=1, duration_s=1.0)
 
@@ -200,13 +200,22 @@ def test_a_name_taken_by_another_files_job_fails_and_frees_the_slot(env: Env):
 
 @pytest.mark.parametrize("code", ["BadRequestException"])
 def test_a_permanent_refusal_fails_the_job_with_transcribes_reason(env: Env, code: str):
-    (name,) = admit(env, "conversation/visit.wav")
-    env.fail_transcribe(code)
+    (name,) = admit(env, "conversation/Jane Doe visit.wav")
+    fail_calls(
+        env.transcribe,
+        "StartMedicalTranscriptionJob",
+        code,
+        message="Media s3://bucket/conversation/Jane Doe visit.wav is not valid",
+    )
     dispatcher = Dispatcher.from_environment()
     assert dispatcher.dispatch().outcomes == {"FAILED": 1}
     item = env.item(name)
     assert item["status"] == "FAILED"
+    # The sentence a person reads names the code and what to check, never AWS's text...
     assert code in item["failure_reason"]
+    assert "Jane" not in item["failure_reason"]
+    # ...which the encrypted index keeps beside it for an operator
+    assert "not valid" in item["transcribe_failure_reason"]
     assert dispatcher.ledger.state().in_flight == 0
 
 
