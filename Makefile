@@ -10,6 +10,16 @@ ARGS ?=
 # local stack's port on 127.0.0.1 (0: any free one).
 TYPE ?=
 PORT ?= 4577
+# make demo / make local: S3 user metadata for the run's uploads (contract 6; invented values
+# please). The recipes read them from the environment ("$$AUTHOR"), so spaces and quotes
+# in a value survive the shell. A <file>.meta.json sidecar replaces them for its file.
+PATIENT ?=
+ENCOUNTER ?=
+AUTHOR ?=
+NOTE_TYPE ?=
+DEMO_METADATA = $(if $(PATIENT),--patient-id "$$PATIENT") \
+	$(if $(ENCOUNTER),--encounter-id "$$ENCOUNTER") $(if $(AUTHOR),--author "$$AUTHOR") \
+	$(if $(NOTE_TYPE),--note-type "$$NOTE_TYPE")
 # jsii runs on the Node 22 that package.json pins, and `cdk` is the pinned CLI.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
@@ -68,12 +78,13 @@ simulate: install
 	$(BIN)/python bench/simulate.py
 
 demo: install
-	$(BIN)/python -m devkit.demo $(if $(TYPE),--type $(TYPE)) $(ARGS) $(FILES)
+	$(BIN)/python -m devkit.demo $(if $(TYPE),--type $(TYPE)) $(DEMO_METADATA) $(ARGS) $(FILES)
 
 # The emulator as a server with the pipeline live behind it, until Ctrl-C.
 .PHONY: local
 local: install
-	$(BIN)/python -m devkit.local_stack --port $(PORT) $(if $(TYPE),--type $(TYPE)) $(ARGS) $(FILES)
+	$(BIN)/python -m devkit.local_stack --port $(PORT) $(if $(TYPE),--type $(TYPE)) \
+		$(DEMO_METADATA) $(ARGS) $(FILES)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output local-stack sim-output
