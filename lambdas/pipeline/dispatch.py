@@ -141,16 +141,18 @@ class Dispatcher(PipelineStep):
         slots_freed: int,
     ) -> None:
         transient_in_a_row = 0
-        hinted = slots_freed > 0
+        freed = slots_freed
         while True:
             if slots_freed > 0:
                 free, slots_freed = slots_freed, 0
-            elif hinted:
-                # The freed slots are spent: reading the counter for more is the next
+            elif freed and report.started >= freed:
+                # The freed slots are taken: reading the counter for more is the next
                 # trigger's work (or the schedule's), not worth a read per ended job.
                 report.stopped = Dispatched.NO_CAPACITY.value
                 return
             else:
+                # (A freed slot that is still free after a throttled start falls through to
+                # here: the counter says what is free, so the slot is not left idle.)
                 state = self.ledger.state()
                 self._streak = state.limit_streak
                 report.in_flight = state.in_flight
@@ -188,7 +190,9 @@ class Dispatcher(PipelineStep):
                 if transient_in_a_row >= MAX_TRANSIENT_IN_A_ROW:
                     report.stopped = Dispatched.THROTTLED.value
                     return
-                progressed = progressed or outcome not in (Dispatched.SKIPPED, Dispatched.THROTTLED)
+                # A throttled start tried its job (and gave the slot back): the next pass
+                # tries again, within MAX_TRANSIENT_IN_A_ROW.
+                progressed = progressed or outcome is not Dispatched.SKIPPED
             if not backed_off and (not progressed or len(batch) < want):
                 # Everything read was taken by another run (the index lags), or the backlog
                 # is empty now: the next trigger goes on.
