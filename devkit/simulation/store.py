@@ -145,15 +145,6 @@ class MemoryJobIndex(ji.JobIndex):
         self.store.insert(_without_none(dict(item)))
         return True
 
-    def note_attempt(self, job_name: str, *, now: str) -> bool:
-        self._calls.count(DYNAMODB, "UpdateItem")
-        item = self.store.items.get(job_name)
-        if item is None or item.get("status") != ji.PENDING:
-            return False
-        attempts = int(item.get("attempts", 0)) + 1
-        self.store.update(job_name, {"attempts": attempts, "updated_at": now})
-        return True
-
     def transition(
         self, job_name: str, *, to: str, now: str, fields: Mapping[str, Any] | None = None
     ) -> bool:
@@ -217,7 +208,6 @@ class MemoryLedger:
         self._calls = calls
         self.share = share
         self.rate_per_second = rate_per_second
-        self.releases = 0  # slots given back by release(), for the simulation's glue
 
     def _counter(self) -> dict[str, Any]:
         return self._store.items.setdefault(CAPACITY_KEY, {"job_name": CAPACITY_KEY})
@@ -277,7 +267,6 @@ class MemoryLedger:
         ok = job is not None and job.get("status") in (ji.QUEUED, ji.IN_PROGRESS)
         changes = {**_without_none(dict(fields)), "status": to, "updated_at": now}
         if self._with_slot_back(job_name, ok, changes):
-            self.releases += 1
             return True
         # Not holding a slot: the same fallback as DynamoDB's, a plain forward transition.
         return self._index.transition(job_name, to=to, now=now, fields=fields)
@@ -307,11 +296,3 @@ class MemoryLedger:
         self._calls.count(DYNAMODB, "UpdateItem")
         self._counter()["backoff_until"] = until_epoch_s
         self._counter()["limit_streak"] = streak
-
-    def give_slot_back(self) -> None:
-        """Stopgap for the simulation's glue while JobFinisher ends jobs with a plain
-        transition instead of `release`: the `>= 1` decrement alone."""
-        self._calls.count(DYNAMODB, "UpdateItem")
-        counter = self._counter()
-        if counter.get("in_flight", 0) >= 1:
-            counter["in_flight"] -= 1

@@ -121,7 +121,6 @@ class DynamoCapacityLedger:
         self, job_name: str, *, attempt: int, epoch_s: float, now: str, fields: Mapping[str, Any]
     ) -> Claim:
         second = math.floor(epoch_s)
-        job_sets = ["#s = :queued", "updated_at = :now", "attempts = :attempt"]
         job_values: dict[str, Any] = {
             ":queued": ji.QUEUED,
             ":pending": ji.PENDING,
@@ -130,10 +129,12 @@ class DynamoCapacityLedger:
             ":previous": attempt - 1,
         }
         job_names = {"#s": "status"}
-        for i, (name, value) in enumerate(fields.items()):
-            job_names[f"#f{i}"] = name
-            job_values[f":f{i}"] = value
-            job_sets.append(f"#f{i} = :f{i}")
+        job_sets = [
+            "#s = :queued",
+            "updated_at = :now",
+            "attempts = :attempt",
+            *ji.set_fields(fields, job_names, job_values),
+        ]
         items = [
             {
                 "Update": {
@@ -211,13 +212,9 @@ class DynamoCapacityLedger:
     def release(self, job_name: str, *, to: str, now: str, fields: Mapping[str, Any]) -> bool:
         """Move an open job to a terminal status; give back its slot if it held one.
         False when the job was already past that point (a repeated or late call)."""
-        sets = ["#s = :to", "updated_at = :now"]
         names = {"#s": "status"}
         values: dict[str, Any] = {":to": to, ":now": now, ":q": ji.QUEUED, ":p": ji.IN_PROGRESS}
-        for i, (name, value) in enumerate(fields.items()):
-            names[f"#f{i}"] = name
-            values[f":f{i}"] = value
-            sets.append(f"#f{i} = :f{i}")
+        sets = ["#s = :to", "updated_at = :now", *ji.set_fields(fields, names, values)]
         update = {
             "TableName": self._name,
             "Key": self._key(job_name),

@@ -66,6 +66,20 @@ def from_dynamo(value: Any) -> Any:
     return value
 
 
+def set_fields(
+    fields: Mapping[str, Any], names: dict[str, str], values: dict[str, Any]
+) -> list[str]:
+    """`#fN = :fN` clauses that set `fields`, adding their names and values to an update's
+    `names` and `values`. None values are left out (DynamoDB stores no nulls here), so a
+    clause never refers to a value that is not there."""
+    clauses = []
+    for i, (name, value) in enumerate(to_dynamo(dict(fields)).items()):
+        names[f"#f{i}"] = name
+        values[f":f{i}"] = value
+        clauses.append(f"#f{i} = :f{i}")
+    return clauses
+
+
 def _condition_failed(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -90,22 +104,6 @@ class JobIndex:
         try:
             self._table.put_item(
                 Item=to_dynamo(item), ConditionExpression="attribute_not_exists(job_name)"
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
-
-    def note_attempt(self, job_name: str, *, now: str) -> bool:
-        """Count a start attempt; False unless the job is still PENDING."""
-        try:
-            self._table.update_item(
-                Key={"job_name": job_name},
-                UpdateExpression="ADD attempts :one SET updated_at = :now",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":one": 1, ":now": now, ":pending": PENDING},
             )
         except ClientError as error:
             if _condition_failed(error):
@@ -153,11 +151,7 @@ class JobIndex:
         allowed = PREDECESSORS[to]
         values: dict[str, Any] = {":to": to, ":now": now}
         names = {"#s": "status"}
-        sets = ["#s = :to", "updated_at = :now"]
-        for i, (name, value) in enumerate(to_dynamo(dict(fields or {})).items()):
-            names[f"#f{i}"] = name
-            values[f":f{i}"] = value
-            sets.append(f"#f{i} = :f{i}")
+        sets = ["#s = :to", "updated_at = :now", *set_fields(fields or {}, names, values)]
         placeholders = []
         for i, status in enumerate(allowed):
             values[f":from{i}"] = status

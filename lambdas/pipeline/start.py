@@ -22,10 +22,7 @@ from pipeline import job_index as ji
 from pipeline.aws_errors import error_code, is_transient
 from pipeline.job_names import job_name_for
 from pipeline.media import HEADER_BYTES, MediaInfo, MediaRejected, inspect_media
-from pipeline.output_layout import (  # noqa: F401 - re-exported until callers move
-    TRANSCRIPT_PREFIX,
-    transcript_key_for,
-)
+from pipeline.output_layout import transcript_key_for
 from pipeline.s3_events import Upload
 from pipeline.settings import Settings
 from pipeline.step import PipelineStep

@@ -111,6 +111,20 @@ def test_release_ends_the_job_and_frees_its_slot_exactly_once(env: Env):
     assert book.state().in_flight == 0
 
 
+def test_release_leaves_out_fields_that_are_none(env: Env):
+    # Transcribe may give no FailureReason: the field is left out, not a broken expression
+    (name,) = admit(env, "conversation/a.wav")
+    book = ledger(env)
+    book.claim(name, attempt=1, epoch_s=1.0, now="t", fields={"transcript_key": None})
+    fields = {"transcribe_failure_reason": None, "failure_reason": "why"}
+    assert book.release(name, to=ji.FAILED, now="t2", fields=fields) is True
+    item = env.item(name)
+    assert item["status"] == "FAILED"
+    assert item["failure_reason"] == "why"
+    assert "transcribe_failure_reason" not in item
+    assert book.state().in_flight == 0
+
+
 def test_release_of_a_job_that_holds_no_slot_still_ends_it(env: Env):
     # A PENDING job whose start did reach Transcribe (the answer was lost) may end
     (name,) = admit(env, "conversation/a.wav")
