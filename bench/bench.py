@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,10 @@ def bench_cold_import() -> None:
     emit("start_handler_import_ratio", ours / base)
 
 
-def bench_start_handler(records: int = 200, batch: int = 10) -> None:
+@contextlib.contextmanager
+def _emulated_stack(**settings: Any) -> Iterator[Any]:
+    """The stack's resources on moto, and the handlers' environment pointing at them, as
+    Lambda would set it (quiet: warnings only, no traces or metrics)."""
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "bench",
@@ -90,28 +94,34 @@ def bench_start_handler(records: int = 200, batch: int = 10) -> None:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "MedicalTranscription",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "LOG_LEVEL": "WARNING",
         }
     )
-    import boto3
     from moto import mock_aws
 
     from devkit.emulated_resources import create_resources
-    from devkit.lambda_events import s3_notification, sqs_event, sqs_record
-    from devkit.media_samples import wav_bytes
     from stacks.config import parse_environment
 
     with mock_aws():
-        config = parse_environment("bench", {"region": "us-east-1"})
-        stack = create_resources(config)
+        stack = create_resources(parse_environment("bench", {"region": "us-east-1", **settings}))
         os.environ.update(stack.lambda_environment())
         os.environ["LOG_LEVEL"] = "WARNING"
-        import start_job
         from pipeline import aws_clients
         from pipeline.settings import current_settings
 
         current_settings.cache_clear()
         aws_clients.reset()
+        yield stack
+
+
+def bench_start_handler(records: int = 200, batch: int = 10) -> None:
+    import boto3
+
+    from devkit.lambda_events import s3_notification, sqs_event, sqs_record
+    from devkit.media_samples import wav_bytes
+
+    with _emulated_stack() as stack:
+        import start_job
+
         s3 = boto3.client("s3")
         body = wav_bytes(duration_s=1.0)
         notes = []
@@ -262,24 +272,10 @@ def bench_post_process_handler() -> None:
     every document written, the release transaction, the dispatch), against json.loads of
     the same 4-hour transcript. moto's S3 and DynamoDB are slower than AWS for these bytes,
     so this ratio is an upper bound on what the handler adds."""
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    from moto import mock_aws
-
-    from devkit.emulated_resources import create_resources
     from devkit.lambda_events import s3_notification, sqs_event, sqs_record, transcribe_state_change
     from devkit.media_samples import wav_bytes
     from devkit.transcribe_medical import TranscribeMedicalEmulator
     from devkit.transcript_samples import make_long_conversation
-    from stacks.config import parse_environment
 
     conversation = make_long_conversation(hours=4.0, speakers=2, identify_phi=True, emulated=False)
     data = json.dumps(conversation, separators=(",", ":")).encode()
@@ -295,20 +291,12 @@ def bench_post_process_handler() -> None:
         def get_remaining_time_in_millis() -> int:
             return 300_000
 
-    with mock_aws():
-        config = parse_environment("bench", {"region": "us-east-1", "identify_phi": True})
-        stack = create_resources(config)
-        os.environ.update(stack.lambda_environment())
-        os.environ["LOG_LEVEL"] = "WARNING"
+    with _emulated_stack(identify_phi=True) as stack:
         import boto3
 
         import post_process
         import start_job
-        from pipeline import aws_clients
-        from pipeline.settings import current_settings
 
-        current_settings.cache_clear()
-        aws_clients.reset()
         s3 = boto3.client("s3")
         transcribe = TranscribeMedicalEmulator(s3=s3)
         body = wav_bytes(duration_s=1.0)
