@@ -54,6 +54,7 @@ class EnvironmentConfig:
     max_alternatives: int | None = None
     vocabulary_name: str | None = None
     identify_phi: bool = False
+    write_unredacted_documents: bool = True  # with identify_phi: also the unredacted ones
     # Storage.
     log_retention_days: int = 90
     input_expiration_days: int | None = None
@@ -104,6 +105,7 @@ class EnvironmentConfig:
             "MAX_ALTERNATIVES": str(self.max_alternatives or ""),
             "VOCABULARY_NAME": self.vocabulary_name or "",
             "IDENTIFY_PHI": _flag(self.identify_phi),
+            "WRITE_UNREDACTED": _flag(self.write_unredacted_documents),
             "INGEST_MAX_RECEIVES": str(self.ingest_max_receive_count),
             "LOW_CONFIDENCE_THRESHOLD": str(self.low_confidence_threshold),
             "CONCURRENT_JOB_SHARE": str(self.concurrent_job_share),
@@ -205,6 +207,14 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
             "true; allowed: at most one of them (Transcribe Medical labels speakers or channels, "
             "not both)"
         )
+    identify_phi = r.boolean("identify_phi", False)
+    write_unredacted = r.boolean("write_unredacted_documents", True)
+    if not write_unredacted and not identify_phi:
+        raise ConfigError(
+            f"{r.path('write_unredacted_documents')} is false but {r.path('identify_phi')} is "
+            "not true; allowed: false only with identify_phi true (without PHI identification "
+            "the unredacted documents are the only readable ones)"
+        )
     prefix = r.pattern(
         "job_name_prefix",
         f"medscribe-{name}",
@@ -239,7 +249,8 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         vocabulary_name=r.pattern(
             "vocabulary_name", None, VOCABULARY_PATTERN, "a Transcribe Medical vocabulary name"
         ),
-        identify_phi=r.boolean("identify_phi", False),
+        identify_phi=identify_phi,
+        write_unredacted_documents=write_unredacted,
         log_retention_days=r.choice("log_retention_days", 90, LOG_RETENTION_DAYS),
         input_expiration_days=r.integer("input_expiration_days", None, 1, 36500),
         output_expiration_days=r.integer("output_expiration_days", None, 1, 36500),

@@ -131,6 +131,17 @@ def test_missing_region_names_region() -> None:
     assert "an AWS Region code such as us-east-1 (required)" in str(raised.value)
 
 
+def test_unredacted_documents_may_be_left_out_only_with_phi_identification() -> None:
+    message = error_for({"write_unredacted_documents": False})
+    assert key_path("write_unredacted_documents") in message
+    assert key_path("identify_phi") in message
+    config = parse_environment(
+        "dev", {**BASE, "identify_phi": True, "write_unredacted_documents": False}
+    )
+    assert config.lambda_environment()["WRITE_UNREDACTED"] == "false"
+    assert parse_environment("dev", BASE).lambda_environment()["WRITE_UNREDACTED"] == "true"
+
+
 def test_speaker_labels_with_channel_identification_names_both_keys() -> None:
     message = error_for({"show_speaker_labels": True, "channel_identification": True})
     assert key_path("show_speaker_labels") in message
