@@ -27,6 +27,18 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SNS_TOPIC_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$"
 )
+# Replication destinations: a bucket by ARN (no Region in it) and the key that encrypts the
+# replicas, by key ARN (its Region is the destination's: S3 requires the replica key there).
+S3_BUCKET_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+KMS_KEY_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:key/"
+    r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+REPLICATION_KEYS = (
+    "replication_input_bucket_arn",
+    "replication_output_bucket_arn",
+    "replication_kms_key_arn",
+)
 # Access logs quote object keys (PHI): kept long enough to investigate an incident found late,
 # not for ever. Teams with a six-year audit-retention policy set 2192.
 DEFAULT_ACCESS_LOG_EXPIRATION_DAYS = 365
@@ -65,6 +77,10 @@ class EnvironmentConfig:
     vpc: bool = False
     backup_plan: bool = False
     backup_retention_days: int = 35
+    # Optional cross-Region replication of the input and output buckets (all three or none).
+    replication_input_bucket_arn: str | None = None
+    replication_output_bucket_arn: str | None = None
+    replication_kms_key_arn: str | None = None
     # Ingest and dispatch: how fast uploads become jobs. Reserved concurrency is off by default:
     # a new account may have a Lambda limit of 10, and any reservation then fails the deploy.
     start_reserved_concurrency: int | None = None
@@ -86,8 +102,18 @@ class EnvironmentConfig:
 
     @property
     def replication(self) -> bool:
-        """Cross-Region replication is not built yet (acknowledged in stacks/compliance.py)."""
-        return False
+        """Both data buckets replicate to their destinations (parse_environment ensures the
+        three settings come together)."""
+        return self.replication_kms_key_arn is not None
+
+    @property
+    def replication_region(self) -> str | None:
+        """The destination Region: the replica key's (S3 requires the key in the bucket's)."""
+        if self.replication_kms_key_arn is None:
+            return None
+        match = KMS_KEY_ARN_PATTERN.match(self.replication_kms_key_arn)
+        assert match is not None, "parse_environment validated the key ARN"
+        return match["region"]
 
     @property
     def stack_name(self) -> str:
@@ -215,6 +241,7 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
             "not true; allowed: false only with identify_phi true (without PHI identification "
             "the unredacted documents are the only readable ones)"
         )
+    _check_replication(r, region)
     prefix = r.pattern(
         "job_name_prefix",
         f"medscribe-{name}",
@@ -263,6 +290,9 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         vpc=r.boolean("vpc", False),
         backup_plan=r.boolean("backup_plan", False),
         backup_retention_days=r.required_integer("backup_retention_days", 35, 1, 36500),
+        replication_input_bucket_arn=raw.get("replication_input_bucket_arn"),
+        replication_output_bucket_arn=raw.get("replication_output_bucket_arn"),
+        replication_kms_key_arn=raw.get("replication_kms_key_arn"),
         start_reserved_concurrency=r.integer("start_reserved_concurrency", None, 1, 1000),
         start_max_concurrency=r.required_integer("start_max_concurrency", 5, 2, 1000),
         start_batch_size=r.required_integer("start_batch_size", 5, 1, 10),
@@ -284,6 +314,45 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
     )
 
 
+def _check_replication(r: _Reader, region: str) -> None:
+    """All three replication settings or none; real ARNs; two distinct destinations; the
+    replica key (and so the destination buckets) in another Region than the stack's, since a
+    copy in the same Region does not survive that Region's loss."""
+    bucket_allowed = "an S3 bucket ARN (arn:aws:s3:::<bucket name>)"
+    given = [key for key in REPLICATION_KEYS if r.raw.get(key) is not None]
+    if not given:
+        return
+    missing = [key for key in REPLICATION_KEYS if key not in given]
+    if missing:
+        raise ConfigError(
+            f"{', '.join(r.path(k) for k in missing)} unset while {r.path(given[0])} is set; "
+            f"allowed: all of {', '.join(REPLICATION_KEYS)} or none of them (replication "
+            "needs a destination for each data bucket and the key that encrypts the replicas)"
+        )
+    for key in REPLICATION_KEYS[:2]:
+        r.pattern(key, None, S3_BUCKET_ARN_PATTERN, bucket_allowed)
+    key_allowed = (
+        "a KMS key ARN with its Region and account (arn:aws:kms:<region>:<account>:key/<key id>),"
+        " not an alias: the replicas are encrypted with it"
+    )
+    key_arn = r.pattern("replication_kms_key_arn", None, KMS_KEY_ARN_PATTERN, key_allowed)
+    match = KMS_KEY_ARN_PATTERN.match(key_arn or "")
+    assert match is not None
+    if match["region"] == region:
+        raise r.fail(
+            "replication_kms_key_arn",
+            f"a key in another Region than the stack's ({region}): the replica key must be in "
+            "the destination buckets' Region, and a copy in the same Region does not survive "
+            "that Region's loss",
+        )
+    if r.raw[REPLICATION_KEYS[0]] == r.raw[REPLICATION_KEYS[1]]:
+        raise r.fail(
+            REPLICATION_KEYS[1],
+            f"a bucket other than {r.path(REPLICATION_KEYS[0])} (uploads and outputs would mix "
+            "under the same keys)",
+        )
+
+
 def load_environments(context: Any) -> list[EnvironmentConfig]:
     """All environments from the `environments` context value, validated."""
     if not isinstance(context, Mapping) or not context:
@@ -300,6 +369,7 @@ def load_environments(context: Any) -> list[EnvironmentConfig]:
             )
         envs.append(parse_environment(name, raw))
     _check_prefixes(envs)
+    _check_replication_destinations(envs)
     _check_shared_quotas(envs)
     return envs
 
@@ -318,6 +388,24 @@ def _check_prefixes(envs: list[EnvironmentConfig]) -> None:
                     f"{other.job_name_prefix!r}; allowed: prefixes that are distinct and do not "
                     "begin one another (rules and grants match by prefix)"
                 )
+
+
+def _check_replication_destinations(envs: list[EnvironmentConfig]) -> None:
+    """Each destination bucket receives one bucket's replicas: two environments replicating into
+    one bucket would mix their PHI under the same keys (a test upload over a patient's)."""
+    seen: dict[str, str] = {}
+    for env in envs:
+        for key in REPLICATION_KEYS[:2]:
+            arn = getattr(env, key)
+            if arn is None:
+                continue
+            where = f'"{CONTEXT_KEY}.{env.name}.{key}"'
+            if arn in seen:
+                raise ConfigError(
+                    f"cdk.json context {where} is {arn!r}, which {seen[arn]} also names; "
+                    "allowed: a destination bucket of its own for each bucket of each environment"
+                )
+            seen[arn] = where
 
 
 def sharing_groups(envs: list[EnvironmentConfig]) -> list[list[EnvironmentConfig]]:
