@@ -88,6 +88,19 @@ NO_REPLICATION = (
     "against deletion and overwrite; replicating PHI to a second Region (its key, bucket and BAA "
     "scope) is a deployment decision outside this stack."
 )
+REPLICATION_SOURCE_VERSIONS = (
+    "S3 replication must read every version of every object of this bucket (uploads and "
+    "documents have arbitrary keys): '<bucket ARN>/*' of this one bucket, with the read-only "
+    "replication actions GetObjectVersionForReplication, GetObjectVersionAcl and "
+    "GetObjectVersionTagging; the role belongs to this bucket's replication alone and only "
+    "s3.amazonaws.com may assume it."
+)
+REPLICATION_DESTINATION_OBJECTS = (
+    "Replicas keep their source keys, which are arbitrary, so S3 replication writes anywhere "
+    "in the one destination bucket set for this bucket in cdk.json: ReplicateObject and "
+    "ReplicateTags only (no ReplicateDelete, no ownership override), and the replicas are "
+    "encrypted with the configured destination key."
+)
 LOG_BUCKET_REPLICATION = (
     "The access-log bucket holds S3 server access logs (and VPC flow logs), which quote object "
     "keys: copying them to a second Region would spread PHI for no recovery benefit (the data "
@@ -162,6 +175,20 @@ def acknowledge(stack: TranscriptionStack) -> None:
     if not config.replication:
         for bucket in (storage.input_bucket, storage.output_bucket):
             _ack_both(bucket, "S3BucketReplicationEnabled", NO_REPLICATION)
+    for replication in storage.replications.values():
+        assert replication.source is not None
+        assert replication.policy is not None
+        replication_policy = _cfn(replication.policy)
+        _ack(
+            replication_policy,
+            _wildcard_resource(stack, replication.source.arn_for_objects("*")),
+            REPLICATION_SOURCE_VERSIONS,
+        )
+        _ack(
+            replication_policy,
+            _wildcard_resource(stack, f"{replication.destination.bucket_arn}/*"),
+            REPLICATION_DESTINATION_OBJECTS,
+        )
     if not config.backup_plan:
         _ack_both(storage.job_table, "DynamoDBInBackupPlan", TABLE_BACKUP)
     if stack.network is not None:

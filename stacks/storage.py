@@ -17,6 +17,7 @@ from constructs import Construct
 
 from stacks import constants
 from stacks.config import EnvironmentConfig
+from stacks.replication import BucketReplication
 
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
 # The job table's TTL attribute: short-lived items (the dispatcher's start-rate windows).
@@ -36,7 +37,8 @@ def log_group_name(scope: Construct, name: str) -> str:
 
 
 class Storage(Construct):
-    """Exposes `key`, `input_bucket`, `output_bucket`, `access_log_bucket`, `job_table`."""
+    """Exposes `key`, `input_bucket`, `output_bucket`, `access_log_bucket`, `job_table`, and
+    `replications` (bucket construct ID -> BucketReplication; empty without replication)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
         super().__init__(scope, construct_id)
@@ -52,6 +54,7 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self._allow_services(stack)
+        self.replications: dict[str, BucketReplication] = {}
 
         # S3 delivers server access logs only to a bucket with SSE-S3 default encryption. Its log
         # lines quote object keys, which may name patients: PHI, kept no longer than the setting.
@@ -84,12 +87,14 @@ class Storage(Construct):
             config=config,
             log_prefix=constants.ACCESS_LOG_PREFIX_INPUT,
             expiration_days=config.input_expiration_days,
+            replica_bucket_arn=config.replication_input_bucket_arn,
         )
         self.output_bucket = self._data_bucket(
             "OutputBucket",
             config=config,
             log_prefix=constants.ACCESS_LOG_PREFIX_OUTPUT,
             expiration_days=config.output_expiration_days,
+            replica_bucket_arn=config.replication_output_bucket_arn,
         )
 
         self.job_table = dynamodb.Table(
@@ -126,6 +131,7 @@ class Storage(Construct):
         config: EnvironmentConfig,
         log_prefix: str,
         expiration_days: int | None,
+        replica_bucket_arn: str | None,
     ) -> s3.Bucket:
         rules = [
             s3.LifecycleRule(
@@ -141,6 +147,15 @@ class Storage(Construct):
             rules.append(
                 s3.LifecycleRule(id="expire-current", expiration=Duration.days(expiration_days))
             )
+        replication = None
+        if replica_bucket_arn is not None:
+            replication = BucketReplication(
+                self,
+                f"{construct_id}Replication",
+                config=config,
+                destination_bucket_arn=replica_bucket_arn,
+            )
+            self.replications[construct_id] = replication
         bucket = s3.Bucket(
             self,
             construct_id,
@@ -155,7 +170,12 @@ class Storage(Construct):
             server_access_logs_prefix=log_prefix,
             lifecycle_rules=rules,
             removal_policy=RemovalPolicy.RETAIN,
+            # The role is ours, complete in its own policy: CDK must add no grants to it.
+            replication_role=replication.role.without_policy_updates() if replication else None,
+            replication_rules=[replication.rule()] if replication else None,
         )
+        if replication is not None:
+            replication.grant(bucket, self.key)
         self._only_our_key(bucket)
         return bucket
 

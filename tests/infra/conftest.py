@@ -49,6 +49,17 @@ VARIANT_CONTEXT = {
     }
 }
 
+# Destinations in another Region for the replication variant (cdk.json ships none: they must
+# exist before a deploy). The key is the one that encrypts the replicas there.
+REPLICATION_SETTINGS = {
+    "replication_input_bucket_arn": "arn:aws:s3:::medscribe-replica-input-us-west-2",
+    "replication_output_bucket_arn": "arn:aws:s3:::medscribe-replica-output-us-west-2",
+    "replication_kms_key_arn": (
+        "arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ),
+}
+REPLICATED = "replicated"
+
 
 def cdk_json_context() -> dict[str, Any]:
     return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
@@ -97,6 +108,21 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Env:
     context = {**cdk_json_context(), CONTEXT_KEY: VARIANT_CONTEXT}
     _, envs = synthesize(context, tmp_path_factory.mktemp("cdk.out.variant"))
     return envs["qa"]
+
+
+def replicated_context() -> dict[str, Any]:
+    """cdk.json's context with one environment: prod's settings plus replication (the hardened
+    configuration a team turning replication on would have)."""
+    context = cdk_json_context()
+    prod = context[CONTEXT_KEY]["prod"]
+    return {**context, CONTEXT_KEY: {REPLICATED: {**prod, **REPLICATION_SETTINGS}}}
+
+
+@pytest.fixture(scope="session")
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Env:
+    """An environment with replication on (its own app; synthesized only if a test asks)."""
+    _, envs = synthesize(replicated_context(), tmp_path_factory.mktemp("cdk.out.replicated"))
+    return envs[REPLICATED]
 
 
 @pytest.fixture(params=[*ENVIRONMENTS, "qa"])
