@@ -15,7 +15,7 @@ from aws_cdk import App
 
 from app import build_app
 from stacks.config import ConfigError, load_environments, parse_environment
-from tests.infra.conftest import REPO_ROOT, cdk_json_context
+from tests.infra.conftest import REPLICATION_SETTINGS, REPO_ROOT, cdk_json_context
 
 BASE = {"region": "us-east-1"}
 
@@ -301,3 +301,105 @@ def test_app_script_fails_synth_with_the_config_message(tmp_path: Any) -> None:
     # One line, the key and the allowed values, no traceback.
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"error: {BAD_MESSAGE}"]
+
+
+# Replication: three settings that come together (tests/infra/conftest.py's destinations).
+REPLICATION = dict(REPLICATION_SETTINGS)
+KEY_IN_STACK_REGION = REPLICATION["replication_kms_key_arn"].replace("us-west-2", "us-east-1")
+
+
+def test_replication_is_off_by_default_and_on_with_its_three_settings() -> None:
+    assert parse_environment("dev", BASE).replication is False
+    assert parse_environment("dev", BASE).replication_region is None
+    config = parse_environment("dev", {**BASE, **REPLICATION})
+    assert config.replication is True
+    assert config.replication_region == "us-west-2"
+    assert config.replication_input_bucket_arn == REPLICATION["replication_input_bucket_arn"]
+    # cdk.json ships no destinations: they must exist before a deploy.
+    shipped = load_environments(cdk_json_context()["environments"])
+    assert [c.replication for c in shipped] == [False, False]
+
+
+@pytest.mark.parametrize("left_out", sorted(REPLICATION))
+def test_replication_needs_all_three_settings(left_out: str) -> None:
+    message = error_for({k: v for k, v in REPLICATION.items() if k != left_out})
+    assert message.startswith(f"cdk.json context {key_path(left_out)} unset while ")
+    assert "allowed: all of replication_input_bucket_arn, replication_output_bucket_arn, " in (
+        message
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "key", "allowed"),
+    [
+        pytest.param(
+            {"replication_input_bucket_arn": "s3://medscribe-replica-input"},
+            "replication_input_bucket_arn",
+            "an S3 bucket ARN (arn:aws:s3:::<bucket name>)",
+            id="input-uri",
+        ),
+        pytest.param(
+            {"replication_output_bucket_arn": "arn:aws:s3:::Bad_Name"},
+            "replication_output_bucket_arn",
+            "an S3 bucket ARN",
+            id="output-bucket-name",
+        ),
+        pytest.param(
+            {"replication_kms_key_arn": "arn:aws:kms:us-west-2:111111111111:alias/replicas"},
+            "replication_kms_key_arn",
+            "a KMS key ARN with its Region and account",
+            id="key-alias",
+        ),
+        pytest.param(
+            {"replication_kms_key_arn": "1234abcd-12ab-34cd-56ef-1234567890ab"},
+            "replication_kms_key_arn",
+            "a KMS key ARN with its Region and account",
+            id="key-id",
+        ),
+        pytest.param(
+            {"replication_kms_key_arn": KEY_IN_STACK_REGION},
+            "replication_kms_key_arn",
+            "a key in another Region than the stack's (us-east-1)",
+            id="same-region",
+        ),
+        pytest.param(
+            {"replication_output_bucket_arn": REPLICATION["replication_input_bucket_arn"]},
+            "replication_output_bucket_arn",
+            f"a bucket other than cdk.json context {key_path('replication_input_bucket_arn')}",
+            id="one-destination-for-both",
+        ),
+    ],
+)
+def test_bad_replication_setting_names_key_and_allowed_values(
+    bad: dict[str, str], key: str, allowed: str
+) -> None:
+    message = error_for({**REPLICATION, **bad})
+    assert message.startswith(f"cdk.json context {key_path(key)} is ")
+    assert f"allowed: {allowed}" in message
+
+
+def test_multi_region_replica_key_is_accepted() -> None:
+    key = "arn:aws:kms:eu-central-1:222222222222:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+    config = parse_environment("dev", {**BASE, **REPLICATION, "replication_kms_key_arn": key})
+    assert config.replication_region == "eu-central-1"
+
+
+def test_two_environments_may_not_replicate_into_one_bucket() -> None:
+    # Given prod replicating its outputs into the bucket dev replicates its outputs into, then
+    # synth refuses: a test upload's replica could land over a patient's under the same key.
+    prod = {
+        **REPLICATION,
+        "replication_input_bucket_arn": "arn:aws:s3:::medscribe-prod-replica-input",
+    }
+    context = {
+        "dev": {**BASE, **SMALL, **REPLICATION},
+        "prod": {**BASE, **SMALL, "account": "111111111111", **prod},
+    }
+    with pytest.raises(ConfigError) as raised:
+        load_environments(context)
+    assert str(raised.value) == (
+        'cdk.json context "environments.prod.replication_output_bucket_arn" is '
+        f"{REPLICATION['replication_output_bucket_arn']!r}, which "
+        '"environments.dev.replication_output_bucket_arn" also names; allowed: a destination '
+        "bucket of its own for each bucket of each environment"
+    )
