@@ -131,3 +131,12 @@ def any_env(request: pytest.FixtureRequest, envs: dict[str, Env]) -> Env:
     if request.param == "qa":
         return request.getfixturevalue("variant")
     return envs[request.param]
+
+
+@pytest.fixture(params=[*ENVIRONMENTS, "qa", REPLICATED])
+def every_env(request: pytest.FixtureRequest, envs: dict[str, Env]) -> Env:
+    """any_env's environments and the replicated one: for the compliance gates (nag, cfn-lint,
+    checkov), which must hold for every setting a team can turn on."""
+    if request.param in ("qa", REPLICATED):
+        return request.getfixturevalue("variant" if request.param == "qa" else REPLICATED)
+    return envs[request.param]
