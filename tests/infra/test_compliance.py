@@ -14,7 +14,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from app import build_app
 from stacks import compliance
-from tests.infra.conftest import cdk_json_context
+from tests.infra.conftest import cdk_json_context, replicated_context
 from tests.infra.helpers import TEST_ACCOUNT, Env
 
 BOTH = ("HIPAA.Security", "NIST.800.53.R5")
@@ -47,6 +47,17 @@ def expected_acknowledgements(env: Env) -> set[tuple[str, str]]:
     if not config.replication:
         for bucket in ("Storage/InputBucket", "Storage/OutputBucket"):
             acks |= {(bucket, f"{p}-S3BucketReplicationEnabled") for p in BOTH}
+    else:
+        # Each bucket's replication role: its own bucket's versions, its one destination.
+        for bucket, destination in (
+            ("InputBucket", config.replication_input_bucket_arn),
+            ("OutputBucket", config.replication_output_bucket_arn),
+        ):
+            policy = f"Storage/{bucket}Replication/Policy/Resource"
+            acks |= {
+                (policy, f"AwsSolutions-IAM5[Resource::{w}]")
+                for w in ("<Arn>/*", f"{destination}/*")
+            }
     if config.backup_plan:
         acks |= {
             ("Backup/Role/Resource", iam4(f"AWSBackupServiceRolePolicyFor{name}"))
@@ -74,15 +85,30 @@ def expected_acknowledgements(env: Env) -> set[tuple[str, str]]:
     return acks
 
 
-def test_acknowledgements_are_exactly_the_reviewed_list(any_env: Env) -> None:
+def test_acknowledgements_are_exactly_the_reviewed_list(every_env: Env) -> None:
     # A new acknowledgement (or one left behind after a fix) fails here.
-    stack_path = any_env.stack.node.path
+    stack_path = every_env.stack.node.path
     actual = {
         (path.removeprefix(f"{stack_path}/"), re.sub(r"<[A-Za-z0-9]+\.Arn>", "<Arn>", rule))
-        for path, rules in compliance.acknowledgements(any_env.stack).items()
+        for path, rules in compliance.acknowledgements(every_env.stack).items()
         for rule in rules
     }
-    assert actual == expected_acknowledgements(any_env)
+    assert actual == expected_acknowledgements(every_env)
+
+
+def test_replication_replaces_the_replication_acknowledgement(replicated: Env) -> None:
+    # With replication on, the data buckets meet S3BucketReplicationEnabled instead of
+    # acknowledging it, and each new wildcard is acknowledged on its own role's policy with
+    # the reason for that wildcard.
+    acknowledged = compliance.acknowledgements(replicated.stack)
+    stack_path = replicated.stack.node.path
+    for bucket in ("InputBucket", "OutputBucket"):
+        assert f"{stack_path}/Storage/{bucket}" not in acknowledged
+        rules = acknowledged[f"{stack_path}/Storage/{bucket}Replication/Policy/Resource"]
+        assert set(rules.values()) == {
+            compliance.REPLICATION_SOURCE_VERSIONS,
+            compliance.REPLICATION_DESTINATION_OBJECTS,
+        }
 
 
 PACKS = (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks)
@@ -115,6 +141,17 @@ def test_no_unacknowledged_finding(app: App, pack: type) -> None:
     assert findings(report) == set()
 
 
+def test_replicated_app_synthesizes_with_the_three_nag_packs(replicated: Env) -> None:
+    # The replicated environment's own app: a violation would fail its synth.
+    app = replicated.stack.node.root
+    assert isinstance(app, App)
+    assembly = app.synth(force=True)
+    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+    for pack in PACKS:
+        assert findings(pack().validate_scope(app)) == set()
+
+
 def test_every_acknowledgement_has_a_reason(app: App) -> None:
     acknowledged = compliance.acknowledgements(app)
     assert acknowledged
@@ -125,23 +162,33 @@ def test_every_acknowledgement_has_a_reason(app: App) -> None:
             assert len(reason.split()) >= 12, (path, rule, reason)
 
 
+@pytest.mark.parametrize("app_name", ["cdk.json", "replicated"])
 def test_acknowledgements_match_real_findings(
-    envs: dict[str, Env], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    app_name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given the same app built without acknowledgements, when both packs check it, then every
     # finding is acknowledged at its resource or an ancestor, and every acknowledgement answers
     # at least one finding (nothing acknowledged that does not occur).
+    if app_name == "cdk.json":
+        context = cdk_json_context()
+        stacks = [env.stack for env in request.getfixturevalue("envs").values()]
+    else:
+        context = replicated_context()
+        stacks = [request.getfixturevalue("replicated").stack]
     acknowledged = {
         (rule, path)
-        for env in envs.values()
-        for path, rules in compliance.acknowledgements(env.stack).items()
+        for stack in stacks
+        for path, rules in compliance.acknowledgements(stack).items()
         for rule in rules
     }
 
     monkeypatch.setattr(compliance, "acknowledge", lambda _stack: None)
     monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", TEST_ACCOUNT)
     monkeypatch.delenv("CDK_CONTEXT_JSON", raising=False)
-    bare = build_app(App(context=cdk_json_context(), outdir=str(tmp_path)))
+    bare = build_app(App(context=context, outdir=str(tmp_path)))
     raw = set().union(*(findings(pack().validate_scope(bare)) for pack in PACKS))
 
     def covers(ack: tuple[str, str], finding: tuple[str, str]) -> bool:
