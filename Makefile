@@ -27,9 +27,17 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 CHECKOV_VENV := $(VENV)/checkov
 
-install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+# The handlers' dependencies layer (stacks/function.py::dependencies_layer): wheels for the
+# functions' runtime and architecture (stacks/constants.py LAMBDA_RUNTIME, LAMBDA_ARCHITECTURE;
+# tests/infra/test_dependencies_layer.py fails if these drift from them), so no Docker.
+LAYER_DIR := build/lambda-layer
+LAYER_STAMP := build/lambda-layer.installed
+LAYER_PYTHON_VERSION := 3.13
+LAYER_PLATFORM := manylinux2014_aarch64
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(LAYER_STAMP)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lambda.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements-dev.txt
 	touch $@
@@ -40,6 +48,17 @@ $(CHECKOV_VENV)/.installed: tests/infra/requirements-checkov.txt
 	$(PYTHON) -m venv --clear $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check --quiet -r $<
 	cp $< $@
+
+# Cleared first so a package dropped from the file leaves the layer too. No .pyc: /opt is
+# read-only in Lambda, and without them the asset (and its hash) is the same on every rebuild.
+# The stamp is a copy of the requirements the layer was built from: synth compares them.
+# The Makefile is a prerequisite because the platform flags live here.
+$(LAYER_STAMP): requirements-lambda.txt Makefile | $(VENV)/.installed
+	rm -rf $(LAYER_DIR) $@
+	$(BIN)/pip install --disable-pip-version-check --quiet --no-compile \
+		--target $(LAYER_DIR)/python --platform $(LAYER_PLATFORM) --implementation cp \
+		--python-version $(LAYER_PYTHON_VERSION) --only-binary=:all: -r requirements-lambda.txt
+	cp requirements-lambda.txt $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -87,4 +106,4 @@ local: install
 		$(DEMO_METADATA) $(ARGS) $(FILES)
 
 clean:
-	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output local-stack sim-output
+	rm -rf build cdk.out .pytest_cache .ruff_cache .mypy_cache demo-output local-stack sim-output
