@@ -13,10 +13,10 @@ from tests.infra.helpers import Env
 ACCEPTED_WARNINGS = {"W3005"}
 
 
-def test_templates_pass_cfn_lint(any_env: Env, tmp_path: Path) -> None:
-    template = tmp_path / f"{any_env.stack.stack_name}.template.json"
-    template.write_text(json.dumps(any_env.template.to_json()))
-    matches = lint_file(template, ManualArgs(regions=[any_env.config.region]))
+def test_templates_pass_cfn_lint(every_env: Env, tmp_path: Path) -> None:
+    template = tmp_path / f"{every_env.stack.stack_name}.template.json"
+    template.write_text(json.dumps(every_env.template.to_json()))
+    matches = lint_file(template, ManualArgs(regions=[every_env.config.region]))
     problems = [
         f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})"
         for m in matches

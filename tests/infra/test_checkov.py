@@ -1,4 +1,5 @@
-"""checkov on every synthesized template (dev, prod and the variant): no failed check, and
+"""checkov on every synthesized template (dev, prod, the variant and the replicated
+environment): no failed check, and
 every skip is one of the reviewed decisions below, recorded in its resource's Metadata with
 its reason (checkov's own `checkov: skip:` convention)."""
 
@@ -59,12 +60,15 @@ def expected_skips(env: Env) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def checkov_reports(
-    envs: dict[str, Env], variant: Env, tmp_path_factory: pytest.TempPathFactory
+    envs: dict[str, Env],
+    variant: Env,
+    replicated: Env,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, dict[str, Any]]:
-    """One checkov run over all three templates (checkov's start-up dominates its run time)."""
+    """One checkov run over all four templates (checkov's start-up dominates its run time)."""
     folder = tmp_path_factory.mktemp("checkov")
     paths = {}
-    for env in [*envs.values(), variant]:
+    for env in [*envs.values(), variant, replicated]:
         path = folder / f"{env.stack.stack_name}.template.json"
         path.write_text(json.dumps(env.template.to_json()))
         paths[env.config.name] = path
@@ -83,36 +87,38 @@ def checkov_reports(
     return by_env
 
 
-def test_no_failed_checkov_check(any_env: Env, checkov_reports: dict[str, dict[str, Any]]) -> None:
-    report = checkov_reports[any_env.config.name]
+def test_no_failed_checkov_check(
+    every_env: Env, checkov_reports: dict[str, dict[str, Any]]
+) -> None:
+    report = checkov_reports[every_env.config.name]
     failed = [(c["check_id"], c["resource"]) for c in report["failed"]]
     assert failed == []
     assert report["passed"] > 100  # checkov really ran its CloudFormation checks
 
 
-def test_skips_are_exactly_the_reviewed_ones(any_env: Env) -> None:
+def test_skips_are_exactly_the_reviewed_ones(every_env: Env) -> None:
     # Given the synthesized template, then its checkov skips are exactly the reviewed list:
     # a new skip (or a skip left behind after a fix) fails here.
-    assert compliance.checkov_skips(any_env.template.to_json()) == expected_skips(any_env)
+    assert compliance.checkov_skips(every_env.template.to_json()) == expected_skips(every_env)
 
 
 def test_checkov_honours_each_skip(
-    any_env: Env, checkov_reports: dict[str, dict[str, Any]]
+    every_env: Env, checkov_reports: dict[str, dict[str, Any]]
 ) -> None:
     skipped = {
         (c["resource"].split(".", 1)[1], c["check_id"])
-        for c in checkov_reports[any_env.config.name]["skipped"]
+        for c in checkov_reports[every_env.config.name]["skipped"]
     }
     declared = {
         (logical_id, check)
-        for logical_id, checks in compliance.checkov_skips(any_env.template.to_json()).items()
+        for logical_id, checks in compliance.checkov_skips(every_env.template.to_json()).items()
         for check in checks
     }
     # checkov found and applied every skip the template declares, and no other.
     assert skipped == declared
 
 
-def test_every_skip_has_a_reason(any_env: Env) -> None:
-    for logical_id, checks in compliance.checkov_skips(any_env.template.to_json()).items():
+def test_every_skip_has_a_reason(every_env: Env) -> None:
+    for logical_id, checks in compliance.checkov_skips(every_env.template.to_json()).items():
         for check, reason in checks.items():
             assert len(reason.split()) >= 12, (logical_id, check, reason)
