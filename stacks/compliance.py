@@ -83,10 +83,11 @@ START_DLQ = (
     "which is encrypted and alarmed."
 )
 NO_REPLICATION = (
-    "No cross-Region replication: Transcribe Medical reads media from a bucket in its own "
-    "Region, and versioning, noncurrent-version retention and RemovalPolicy.RETAIN protect "
-    "against deletion and overwrite; replicating PHI to a second Region (its key, bucket and BAA "
-    "scope) is a deployment decision outside this stack."
+    "No cross-Region replication in this environment: Transcribe Medical reads media from a "
+    "bucket in its own Region, and versioning, noncurrent-version retention and "
+    "RemovalPolicy.RETAIN protect against deletion and overwrite. Replicating PHI to a second "
+    "Region needs a destination bucket, key and BAA scope there: the replication_* settings "
+    "turn it on once they exist."
 )
 REPLICATION_SOURCE_VERSIONS = (
     "S3 replication must read every version of every object of this bucket (uploads and "
