@@ -24,6 +24,12 @@ POWERTOOLS_VERSION = "3.37.0"
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.13/{POWERTOOLS_VERSION}"
 
 LAMBDA_CODE_DIR = "lambdas"
+# The handlers' own dependencies (what they import beyond boto3 and Powertools): `make install`
+# builds the layer directory from the requirements file for LAMBDA_RUNTIME and
+# LAMBDA_ARCHITECTURE, and leaves a copy of the file it built from as the stamp.
+DEPENDENCIES_REQUIREMENTS = "requirements-lambda.txt"
+DEPENDENCIES_LAYER_DIR = "build/lambda-layer"
+DEPENDENCIES_LAYER_STAMP = "build/lambda-layer.installed"
 
 START_JOB_HANDLER = "start_job.handler"
 POST_PROCESS_HANDLER = "post_process.handler"

@@ -1,4 +1,4 @@
-"""One pipeline Lambda: its own role, its own encrypted log group, the shared runtime and layer.
+"""One pipeline Lambda: its own role, its own encrypted log group, the shared runtime and layers.
 
 Every function in the stack is built here so they cannot differ in runtime, architecture,
 logging, tracing, network or in how their permissions are given: one customer-managed policy
@@ -30,6 +30,7 @@ from stacks.storage import Storage, log_group_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYER_ID = "PowertoolsLayer"
+DEPENDENCIES_LAYER_ID = "DependenciesLayer"
 
 # CloudWatch Logs retention by days (the values config.LOG_RETENTION_DAYS allows).
 RETENTION = {
@@ -75,6 +76,48 @@ def powertools_layer(scope: Construct) -> _lambda.ILayerVersion:
         stack, constants.POWERTOOLS_LAYER_PARAMETER
     )
     return _lambda.LayerVersion.from_layer_version_arn(stack, LAYER_ID, arn)
+
+
+class LayerNotBuiltError(RuntimeError):
+    """The dependencies layer's directory is missing or was built from other requirements."""
+
+
+def built_layer_dir() -> Path:
+    """The directory `make install` built from requirements-lambda.txt, checked before it
+    becomes an asset: a missing or stale build would deploy functions without their imports."""
+    layer = REPO_ROOT / constants.DEPENDENCIES_LAYER_DIR
+    requirements = REPO_ROOT / constants.DEPENDENCIES_REQUIREMENTS
+    stamp = REPO_ROOT / constants.DEPENDENCIES_LAYER_STAMP
+    if not (layer / "python").is_dir():
+        raise LayerNotBuiltError(
+            f"the handlers' dependencies layer is not built: {layer / 'python'} is missing. "
+            f"Run `make install` (it installs {requirements.name} there for Lambda)."
+        )
+    if not stamp.is_file() or stamp.read_text() != requirements.read_text():
+        raise LayerNotBuiltError(
+            f"the handlers' dependencies layer in {layer} was not built from the current "
+            f"{requirements.name}. Run `make install` to rebuild it."
+        )
+    return layer
+
+
+def dependencies_layer(scope: Construct) -> _lambda.ILayerVersion:
+    """The handlers' own dependencies (requirements-lambda.txt) as one layer per stack, from
+    wheels `make install` fetched for the functions' platform (no Docker at synth)."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(DEPENDENCIES_LAYER_ID)
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    return _lambda.LayerVersion(
+        stack,
+        DEPENDENCIES_LAYER_ID,
+        code=_lambda.Code.from_asset(str(built_layer_dir()), exclude=["**/__pycache__", "*.pyc"]),
+        compatible_runtimes=[constants.LAMBDA_RUNTIME],
+        compatible_architectures=[constants.LAMBDA_ARCHITECTURE],
+        description=(
+            f"Python dependencies of the pipeline handlers ({constants.DEPENDENCIES_REQUIREMENTS})"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -155,7 +198,7 @@ class PipelineFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             timeout=timeout,
             memory_size=memory_size,
-            layers=[powertools_layer(self)],
+            layers=[powertools_layer(self), dependencies_layer(self)],
             environment=environment,
             environment_encryption=key,
             dead_letter_queue=dead_letter_queue,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stacks import constants
-from stacks.function import PipelineFunction
+from stacks.function import DEPENDENCIES_LAYER_ID, PipelineFunction
 from tests.infra.helpers import Env
 
 HANDLERS = (
@@ -108,9 +108,14 @@ def test_function_settings(env: Env, handler: str) -> None:
         assert len(props["VpcConfig"]["SubnetIds"]) == 2
     else:
         assert "VpcConfig" not in props
-    # The Powertools layer comes from AWS's public SSM parameter (resolved at deploy time).
-    (layer,) = props["Layers"]
-    parameter = env.template.to_json()["Parameters"][layer["Ref"]]
+    # Two layers (CDK sorts them under the recognizeLayerVersion flag; their files do not
+    # overlap, so the order is moot): the Powertools layer
+    # from AWS's public SSM parameter (resolved at deploy time), and the handlers' own
+    # dependencies (tests/infra/test_dependencies_layer.py).
+    dependencies = {"Ref": env.logical_id(env.stack.node.find_child(DEPENDENCIES_LAYER_ID))}
+    assert dependencies in props["Layers"]
+    (powertools,) = [layer for layer in props["Layers"] if layer != dependencies]
+    parameter = env.template.to_json()["Parameters"][powertools["Ref"]]
     assert parameter == {
         "Type": "AWS::SSM::Parameter::Value<String>",
         "Default": constants.POWERTOOLS_LAYER_PARAMETER,
