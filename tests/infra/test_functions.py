@@ -109,9 +109,8 @@ def test_function_settings(env: Env, handler: str) -> None:
     else:
         assert "VpcConfig" not in props
     # Two layers (CDK sorts them under the recognizeLayerVersion flag; their files do not
-    # overlap, so the order is moot): the Powertools layer
-    # from AWS's public SSM parameter (resolved at deploy time), and the handlers' own
-    # dependencies (tests/infra/test_dependencies_layer.py).
+    # overlap, so the order is moot): Powertools from AWS's public SSM parameter (resolved at
+    # deploy time), and the handlers' own dependencies (test_dependencies_layer.py).
     dependencies = {"Ref": env.logical_id(env.stack.node.find_child(DEPENDENCIES_LAYER_ID))}
     assert dependencies in props["Layers"]
     (powertools,) = [layer for layer in props["Layers"] if layer != dependencies]
