@@ -14,6 +14,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from stacks import constants
 from stacks.config import CONTEXT_KEY, ConfigError, load_environments
+from stacks.function import LayerNotBuiltError
 from stacks.transcription_stack import TranscriptionStack
 
 
@@ -46,10 +47,10 @@ def build_app(app: App | None = None) -> App:
 
 def main() -> int:
     """Synthesize; a bad setting is one line on stderr (the key and what it allows), not a
-    traceback: the person reading it is editing cdk.json."""
+    traceback: the person reading it is editing cdk.json (or has not run `make install`)."""
     try:
         app = build_app()
-    except ConfigError as error:
+    except (ConfigError, LayerNotBuiltError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     app.synth()

@@ -87,5 +87,14 @@ class TranscriptionStack(Stack):
             ("IngestQueueUrl", self.ingest.queue.queue_url, "Upload notifications to start"),
             ("KmsKeyArn", storage.key.key_arn, "Key encrypting the stack's data"),
         )
-        for name, value, description in outputs:
+        # A cross-account replica bucket's policy must name the role that replicates into it.
+        replication_outputs = tuple(
+            (
+                f"{bucket_id}ReplicationRoleArn",
+                replication.role.role_arn,
+                f"Role that replicates the {bucket_id[: -len('Bucket')].lower()} bucket",
+            )
+            for bucket_id, replication in storage.replications.items()
+        )
+        for name, value, description in (*outputs, *replication_outputs):
             CfnOutput(self, name, value=value, description=description)

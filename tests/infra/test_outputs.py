@@ -56,3 +56,18 @@ def test_jobctl_reads_the_outputs_file_cdk_deploy_writes(env: Env, tmp_path: Pat
         "value-of-IngestQueueUrl",
     )
     assert stack.get(resources.KMS_KEY_ARN) == "value-of-KmsKeyArn"
+
+
+def test_replicated_environment_outputs_each_replication_role(replicated: Env) -> None:
+    # A cross-account destination's bucket policy must name these roles.
+    replications = replicated.stack.storage.replications
+    assert set(replications) == {"InputBucket", "OutputBucket"}
+    for bucket_id, replication in replications.items():
+        replicated.template.has_output(
+            f"{bucket_id}ReplicationRoleArn",
+            {"Value": {"Fn::GetAtt": [replicated.logical_id(replication.role), "Arn"]}},
+        )
+
+
+def test_no_replication_role_output_without_replication(env: Env) -> None:
+    assert not any("Replication" in name for name in env.template.find_outputs("*"))
