@@ -13,6 +13,7 @@ Goals (checked by reading, not by a timed test):
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -213,6 +214,9 @@ def bench_start_handler(records: int = 200, batch: int = 10) -> None:
 def _best_of(runs: int, fn: Any) -> float:
     best = float("inf")
     for _ in range(runs):
+        # Each run starts from a collected heap: garbage the previous one left (render
+        # pauses the collector) must not be charged to the next.
+        gc.collect()
         started = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - started)
@@ -247,7 +251,7 @@ def bench_post_process() -> None:
 
     # Interleaved pairs, the median of their ratios: this machine's speed drifts by 2x within
     # a minute, and a ratio of two best-ofs taken minutes apart measured the drift.
-    pairs = [(_best_of(1, lambda: json.loads(data)), _best_of(1, render)) for _ in range(7)]
+    pairs = [(_best_of(1, lambda: json.loads(data)), _best_of(1, render)) for _ in range(11)]
     loads_s = statistics.median(p[0] for p in pairs)
     render_s = statistics.median(p[1] for p in pairs)
     ratio = statistics.median(r / loads for loads, r in pairs)

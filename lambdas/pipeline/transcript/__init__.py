@@ -6,21 +6,31 @@ and error messages never quote them. One entry point, :func:`render_documents`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import compress, count, repeat
+from itertools import chain, compress, count, repeat
 from operator import lt
-from typing import Any
+from typing import Any, NamedTuple
 
-from .captions import build_cues, render_captions
+from .captions import Cue, cue_prefixes, render_captions, unit_cues
 from .clinical_context import clinical_context
-from .dialogue import dialogue_turns, marked_display, render_dialogue, render_turns
+from .dialogue import (
+    dialogue_lines,
+    dialogue_turns,
+    join_dialogue,
+    join_turns,
+    marked_display,
+    turn_rows,
+)
 from .emulation import EMULATED_MARKER_KEY, EMULATED_NOTE
 from .fhir_document import build_document_reference, render_document_reference, us_core_missing
 from .hl7_mdm import build_mdm_t02
-from .model import Transcript, TranscriptError, parse_transcript, turns
+from .model import Transcript, TranscriptError, Turn, parse_transcript, turns
 from .plain_text import render_plain_text
-from .redaction import find_spans, redact
+from .redaction import find_spans, redact_with_source
 from .summary import build_summary, render_summary
 
 __all__ = [
@@ -88,19 +98,59 @@ def render_documents(
         raise ValueError("low_confidence_threshold must be within [0, 1]")
     if not write_unredacted and not redact_phi:
         raise ValueError("write_unredacted=False needs redact_phi=True (no readable document)")
+    with _collector_paused():
+        return _render(
+            transcript_json,
+            job=job,
+            low_confidence_threshold=low_confidence_threshold,
+            redact_phi=redact_phi,
+            write_unredacted=write_unredacted,
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while rendering. A four-hour transcript makes some
+    10^5 short-lived containers and no reference cycles, so the collector's passes (each
+    also walking the transcript's long lists) free nothing and cost about a tenth of the
+    render; reference counting still frees everything as it goes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _render(
+    transcript_json: bytes | str,
+    *,
+    job: Mapping[str, Any],
+    low_confidence_threshold: float,
+    redact_phi: bool,
+    write_unredacted: bool,
+) -> RenderedDocuments:
     transcript = parse_transcript(transcript_json)
     runs = turns(transcript)
     texts: dict[str, str] = {}
+    original = None
     if write_unredacted:
-        texts.update(_readable(transcript, runs, low_confidence_threshold))
+        original = _readable(transcript, runs, low_confidence_threshold)
+        texts.update(original.texts)
     summary, stats = build_summary(
         transcript, runs, job=job, low_confidence_threshold=low_confidence_threshold
     )
     phi_report: dict[str, Any] | None = None
     if redact_phi:
         spans, report = find_spans(transcript)
-        redacted = redact(transcript, spans)
-        redacted_texts = _readable(redacted, turns(redacted), low_confidence_threshold)
+        redacted, source = redact_with_source(transcript, spans)
+        redacted_texts = _readable(
+            redacted,
+            turns(redacted),
+            low_confidence_threshold,
+            reuse=None if original is None else (original, source),
+        ).texts
         texts.update({REDACTED_NAMES[name]: text for name, text in redacted_texts.items()})
         phi_report = report.as_dict()
         summary["phi_spans"] = phi_report.pop("spans")
@@ -145,17 +195,88 @@ def render_documents(
     return RenderedDocuments(files=files, stats=stats)
 
 
-def _readable(transcript: Transcript, runs: list[Any], threshold: float) -> dict[str, str]:
-    """The five readable documents of one transcript (the original or its redacted copy)."""
-    low = list(compress(count(), map(lt, transcript.confidences, repeat(threshold))))
-    shown = dialogue_turns(transcript, runs)
-    vtt, srt = render_captions(build_cues(transcript, runs), note=transcript.emulated_note)
-    note = transcript.emulated_note
-    return {
+class _Readable(NamedTuple):
+    """The five readable documents of one transcript, and the pieces they were joined from
+    (per shown turn: its dialogue line, its turns.json row, its cues)."""
+
+    texts: dict[str, str]
+    units: list[Turn]
+    lines: list[str]
+    rows: list[str]
+    cues: list[list[Cue]]
+
+
+def _readable(
+    transcript: Transcript,
+    runs: list[Turn],
+    threshold: float,
+    *,
+    reuse: tuple[_Readable, list[int]] | None = None,
+) -> _Readable:
+    """The five readable documents of one transcript (the original or its redacted copy).
+
+    ``reuse``: the original's _Readable and redact_with_source's word sources. A turn of the
+    redacted copy that redaction left alone (the same words, label and sentence ends) prints
+    exactly as the original's: its pieces are taken from there, and only the turns that hold
+    a placeholder are rendered again (a four-hour file has PHI in about a third of them).
+    """
+    t = transcript
+    low = list(compress(count(), map(lt, t.confidences, repeat(threshold))))
+    units = dialogue_turns(t, runs)
+    same = _unchanged(units, *reuse) if reuse is not None else [-1] * len(units)
+    todo = [unit for unit, j in zip(units, same, strict=True) if j < 0]
+    prefixes = cue_prefixes(t)
+    lines = dialogue_lines(t, todo, marked_display(t, low) if todo else t.display)
+    rows = turn_rows(t, todo, low)
+    cues = [unit_cues(t, unit, prefixes) for unit in todo]
+    if reuse is not None:
+        lines, rows, cues = _merged(same, reuse[0], lines, rows, cues)
+    vtt, srt = render_captions([*chain.from_iterable(cues)], note=t.emulated_note)
+    note = t.emulated_note
+    texts = {
         "transcript.txt": (render_plain_text(f"[{note}]") + "\n" if note else "")
-        + render_plain_text(transcript.text),
-        "dialogue.txt": render_dialogue(transcript, shown, marked_display(transcript, low)),
+        + render_plain_text(t.text),
+        "dialogue.txt": join_dialogue(t, lines),
         "captions.vtt": vtt,
         "captions.srt": srt,
-        "turns.json": render_turns(transcript, shown, low, threshold=threshold),
+        "turns.json": join_turns(t, rows, threshold=threshold),
     }
+    return _Readable(texts, units, lines, rows, cues)
+
+
+def _unchanged(units: list[Turn], original: _Readable, source: list[int]) -> list[int]:
+    """Per unit of the redacted copy: the index of the original's unit it is unchanged
+    from (same first word, length and label, no placeholder inside), else -1."""
+    by_first = {unit.first: j for j, unit in enumerate(original.units)}
+    placeholders = [i for i, old in enumerate(source) if old < 0]
+    out = []
+    for unit in units:
+        j = by_first.get(source[unit.first], -1)
+        if j >= 0:
+            was = original.units[j]
+            k = bisect_left(placeholders, unit.first)
+            if (
+                was.label != unit.label
+                or was.stop - was.first != unit.stop - unit.first
+                or (k < len(placeholders) and placeholders[k] < unit.stop)
+            ):
+                j = -1
+        out.append(j)
+    return out
+
+
+def _merged(
+    same: list[int],
+    original: _Readable,
+    lines: list[str],
+    rows: list[str],
+    cues: list[list[Cue]],
+) -> tuple[list[str], list[str], list[list[Cue]]]:
+    """The pieces of every unit: the original's where unchanged, else the new ones in order."""
+    new = iter(range(len(lines)))
+    picked = [j if j >= 0 else -1 - next(new) for j in same]
+    return (
+        [original.lines[j] if j >= 0 else lines[-1 - j] for j in picked],
+        [original.rows[j] if j >= 0 else rows[-1 - j] for j in picked],
+        [original.cues[j] if j >= 0 else cues[-1 - j] for j in picked],
+    )

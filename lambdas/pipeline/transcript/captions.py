@@ -11,6 +11,7 @@ word by word. The first cue of each turn starts with the speaker's name
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -35,7 +36,7 @@ class Cue(NamedTuple):
 
 def build_cues(transcript: Transcript, turns: list[Turn]) -> list[Cue]:
     """Cues in time order: each sentence of each turn, cut further where too long."""
-    prefixes = [f"{label_name(label)}: " for label in transcript.labels]
+    prefixes = cue_prefixes(transcript)
     turn_labels = {turn.first: turn.label for turn in turns}
     bounds = sorted({*turn_labels, *(e + 1 for e in transcript.sentence_ends)})
     bounds.append(len(transcript.words))
@@ -45,6 +46,28 @@ def build_cues(transcript: Transcript, turns: list[Turn]) -> list[Cue]:
             label = turn_labels.get(first, -1)
             prefix = prefixes[label] if label >= 0 else ""
             _sentence_cues(transcript, first, stop, prefix, cues)
+    return cues
+
+
+def cue_prefixes(transcript: Transcript) -> list[str]:
+    """The name that opens a turn's first cue, per label index."""
+    return [f"{label_name(label)}: " for label in transcript.labels]
+
+
+def unit_cues(transcript: Transcript, unit: Turn, prefixes: list[str]) -> list[Cue]:
+    """The cues of one turn (or, without labels, one sentence), as build_cues makes them:
+    cues never cross a turn, so a document's cues are its turns' cues in order."""
+    ends = transcript.sentence_ends
+    first, stop = unit.first, unit.stop
+    inner = ends[bisect_left(ends, first) : bisect_left(ends, stop - 1)]  # before the last
+    cues: list[Cue] = []
+    prefix = prefixes[unit.label] if unit.label >= 0 else ""
+    for end in inner:
+        if first <= end:
+            _sentence_cues(transcript, first, end + 1, prefix, cues)
+            prefix = ""
+            first = end + 1
+    _sentence_cues(transcript, first, stop, prefix, cues)
     return cues
 
 

@@ -45,29 +45,46 @@ def marked_display(transcript: Transcript, low: Iterable[int]) -> list[str]:
 
 def render_dialogue(transcript: Transcript, turns: list[Turn], display: list[str]) -> str:
     """``display``: the words as marked_display gives them."""
+    return join_dialogue(transcript, dialogue_lines(transcript, turns, display))
+
+
+def dialogue_lines(transcript: Transcript, turns: list[Turn], display: list[str]) -> list[str]:
+    """dialogue.txt's line for each of ``turns`` (see render_dialogue)."""
     starts, ends = transcript.starts, transcript.ends
     names = [f" {label_name(label)}:" for label in transcript.labels]
     unlabelled = f" {UNLABELLED}:" if transcript.label_kind else ""
-    lines = [
+    return [
         f"[{clock(starts[t.first])} - {clock(ends[t.stop - 1])}]"
         f"{names[t.label] if t.label >= 0 else unlabelled} {' '.join(display[t.first : t.stop])}"
         for t in turns
     ]
+
+
+def join_dialogue(transcript: Transcript, lines: list[str]) -> str:
+    """dialogue.txt from the lines of all its turns."""
     if transcript.emulated_note and lines:
-        lines.insert(0, f"[{transcript.emulated_note}]")
+        lines = [f"[{transcript.emulated_note}]", *lines]
     return "\n".join(lines) + "\n" if lines else ""
 
 
 def render_turns(
     transcript: Transcript, turns: list[Turn], low: Collection[int], *, threshold: float
 ) -> str:
-    """turns.json: a header object, then one turn per line.
+    """turns.json: a header object, then one turn per line."""
+    rows = turn_rows(transcript, turns, low)
+    return join_turns(transcript, rows, threshold=threshold)
+
+
+def turn_rows(transcript: Transcript, turns: list[Turn], low: Collection[int]) -> list[str]:
+    """turns.json's line (an encoded object) for each of ``turns``.
 
     The turns are encoded by one json.dumps call (the C encoder; a call per turn costs
-    more than the rest of the document), then split into lines at each turn's first key:
-    ``{"start"`` cannot occur inside an encoded string, whose quotes are escaped.
+    more than the rest of the document), then split into rows at each turn's first key:
+    ``{"start"`` cannot occur inside an encoded string, whose quotes are escaped, and the
+    low-confidence words nested in a turn begin with another key.
     """
     t = transcript
+    names = [label_name(label) for label in t.labels]
     low_sorted = sorted(low)
     rows = []
     k = 0  # walks low_sorted alongside the turns (both in word order)
@@ -91,13 +108,30 @@ def render_turns(
             "start": round(t.starts[turn.first], 3),
             "end": round(t.ends[turn.stop - 1], 3),
             "label": label,
-            "name": label_name(label) if label else None,
+            "name": names[turn.label] if label else None,
             "text": " ".join(t.display[turn.first : turn.stop]),
             "words": turn.stop - turn.first,
             "mean_confidence": mean_confidence(t.confidences[turn.first : turn.stop]),
             "low_confidence_words": in_turn,
         }
         rows.append(row)
+    if not rows:
+        return []
+    pieces = json.dumps(rows, ensure_ascii=False)[1:-1].split(_BETWEEN_ROWS)
+    last = len(pieces) - 1
+    return [
+        f"{'' if i == 0 else _ROW_START}{piece}{'' if i == last else '}'}"
+        for i, piece in enumerate(pieces)
+    ]
+
+
+_ROW_START = '{"start": '
+_BETWEEN_ROWS = "}, " + _ROW_START
+
+
+def join_turns(transcript: Transcript, rows: list[str], *, threshold: float) -> str:
+    """turns.json from the rows of all its turns."""
+    t = transcript
     header = {
         "turns_version": TURNS_VERSION,
         "job_name": t.job_name,
@@ -109,5 +143,5 @@ def render_turns(
     head = json.dumps(header, ensure_ascii=False, sort_keys=True)[:-1]
     if not rows:
         return f'{head}, "turns": []}}\n'
-    body = json.dumps(rows, ensure_ascii=False)[1:-1].replace('}, {"start": ', '},\n{"start": ')
+    body = ",\n".join(rows)
     return f'{head}, "turns": [\n{body}\n]}}\n'

@@ -32,6 +32,7 @@ from operator import itemgetter, le, ne
 from typing import Any, NamedTuple, cast
 
 from .emulation import EMULATED_MARKER_KEY, EMULATED_NOTE
+from .fast_read import NotWellFormed, read_well_formed
 
 SENTENCE_END = frozenset(".?!")
 _NO_ALTERNATIVE: dict[str, Any] = {}
@@ -132,7 +133,14 @@ def parse_transcript(data: bytes | str) -> Transcript:
     problem = ""
     columns = _Columns()
     try:
-        transcript = _transcript(json.loads(data, object_hook=columns.object_hook), columns)
+        doc = read_well_formed(data, columns)
+    except NotWellFormed:  # the tolerant reader takes it, and words its errors
+        columns = _Columns()
+        doc = None
+    try:
+        if doc is None:
+            doc = json.loads(data, object_hook=columns.object_hook)
+        transcript = _transcript(doc, columns)
     except json.JSONDecodeError as exc:
         problem = f"transcript is not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})"
     except UnicodeDecodeError as exc:
@@ -172,6 +180,8 @@ class _Columns:
         # the four members of older outputs (newer ones label each item themselves)
         self.own_labels: list[tuple[int, Any, Any]] = []
         self.marks: list[tuple[int, Any]] = []  # (index of the word before, the mark)
+        # Set by fast_read, whose structs guarantee int markers, str words and float times.
+        self.checked = False
         self.object_hook = self._object_hook()
 
     def _object_hook(self) -> Callable[[dict[str, Any]], Any]:
@@ -243,14 +253,19 @@ def _transcript(doc: Any, columns: _Columns) -> Transcript:
     if not isinstance(results, dict):
         raise TranscriptError("transcript JSON has no 'results' object")
     markers = _list(results, "items")
-    if not {*map(type, markers)} <= {int}:
+    checked = columns.checked
+    if not checked and not {*map(type, markers)} <= {int}:
         raise TranscriptError("results.items holds an entry that is not an item")
     words, starts, ends, confidences, own_speakers, own_channels, marks = _top_level(
         columns, markers
     )
-    if not {*map(type, words)} <= {str}:
+    if not checked and not {*map(type, words)} <= {str}:
         words = ["" if w is None else str(w) for w in words]
-    filled_starts, filled_ends = _times(starts, ends)
+    filled_starts, filled_ends = (
+        (cast("list[float]", starts), cast("list[float]", ends))
+        if checked
+        else _times(starts, ends)
+    )
 
     display = list(words)
     sentence_ends: list[int] = []

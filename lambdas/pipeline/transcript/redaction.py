@@ -26,7 +26,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import compress, count, islice
 from operator import le
 from typing import Any
 
@@ -88,17 +88,18 @@ def find_spans(transcript: Transcript) -> tuple[list[Span], PhiReport]:
         return [], report
     lowered = list(map(str.lower, t.words))  # items hold no punctuation: no strip needed
     by_first: dict[str, list[int]] = {}
-    contents = {_tokens(e.content) for e in t.entities} - {()}
+    entity_tokens = [_tokens(e.content) for e in t.entities]
+    contents = set(entity_tokens) - {()}
     firsts = {c[0] for c in contents}
-    for i, word in enumerate(lowered):
-        if word in firsts:
-            by_first.setdefault(word, []).append(i)
+    # The words that begin some entity's content, found by C loops (compress over a map):
+    # a Python loop over every word costs more than the rest of the matching.
+    for i in compress(count(), map(firsts.__contains__, lowered)):
+        by_first.setdefault(lowered[i], []).append(i)
     starts = t.starts
     ordered = all(map(le, starts, islice(starts, 1, None)))
     raw: list[Span] = []
     category_of: dict[tuple[str, ...], str] = {}
-    for entity in t.entities:
-        tokens = _tokens(entity.content)
+    for entity, tokens in zip(t.entities, entity_tokens, strict=True):
         category_of.setdefault(tokens, entity.category)
         window = _window(t, entity, ordered)
         found = _find_in(lowered, tokens, window) if tokens else None
@@ -142,9 +143,16 @@ def redact(transcript: Transcript, spans: list[Span]) -> Transcript:
     The pseudo-word keeps the span's times, its first word's label, its lowest
     confidence, and the punctuation that followed its last word.
     """
+    return redact_with_source(transcript, spans)[0]
+
+
+def redact_with_source(transcript: Transcript, spans: list[Span]) -> tuple[Transcript, list[int]]:
+    """redact()'s copy, and for each of its words the original word it is (-1: a placeholder),
+    so that a renderer can reuse what it made of the turns redaction left alone."""
     t = transcript
     if not spans:
-        return t
+        return t, list(range(len(t.words)))
+    source: list[int] = []
     words: list[str] = []
     display: list[str] = []
     starts: list[float] = []
@@ -156,6 +164,7 @@ def redact(transcript: Transcript, spans: list[Span]) -> Transcript:
     for span in [*spans, Span(len(t.words), len(t.words), "")]:
         base = len(words)
         new_index.extend(range(base, base + span.first - at))
+        source.extend(range(at, span.first))
         words += t.words[at : span.first]
         display += t.display[at : span.first]
         starts += t.starts[at : span.first]
@@ -176,9 +185,10 @@ def redact(transcript: Transcript, spans: list[Span]) -> Transcript:
         confidences.append(min(known) if known else math.nan)
         word_labels.append(t.word_labels[span.first])
         new_index.extend([len(words) - 1] * (span.stop - span.first))
+        source.append(-1)
         at = span.stop
     sentence_ends = sorted({new_index[e] for e in t.sentence_ends if _ends(display, new_index[e])})
-    return Transcript(
+    copy = Transcript(
         job_name=t.job_name,
         text=" ".join(display),
         words=words,
@@ -197,6 +207,7 @@ def redact(transcript: Transcript, spans: list[Span]) -> Transcript:
         emulated_note=t.emulated_note,
         entities=(),  # the copy holds no PHI content
     )
+    return copy, source
 
 
 def _ends(display: list[str], index: int) -> bool:
