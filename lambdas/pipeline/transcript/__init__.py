@@ -248,7 +248,7 @@ def _unchanged(units: list[Turn], original: _Readable, source: list[int]) -> lis
     """Per unit of the redacted copy: the index of the original's unit it is unchanged
     from (same first word, length and label, no placeholder inside), else -1."""
     by_first = {unit.first: j for j, unit in enumerate(original.units)}
-    placeholders = [i for i, old in enumerate(source) if old < 0]
+    placeholders = list(compress(count(), map(lt, source, repeat(0))))  # sources of -1
     out = []
     for unit in units:
         j = by_first.get(source[unit.first], -1)
