@@ -57,17 +57,30 @@ def cue_prefixes(transcript: Transcript) -> list[str]:
 def unit_cues(transcript: Transcript, unit: Turn, prefixes: list[str]) -> list[Cue]:
     """The cues of one turn (or, without labels, one sentence), as build_cues makes them:
     cues never cross a turn, so a document's cues are its turns' cues in order."""
-    ends = transcript.sentence_ends
+    t = transcript
+    sentence_ends = t.sentence_ends
     first, stop = unit.first, unit.stop
-    inner = ends[bisect_left(ends, first) : bisect_left(ends, stop - 1)]  # before the last
+    lasts = sentence_ends[
+        bisect_left(sentence_ends, first) : bisect_left(sentence_ends, stop - 1)
+    ]  # the last word of each sentence but the unit's last
+    lasts.append(stop - 1)
+    display, starts, ends = t.display, t.starts, t.ends
     cues: list[Cue] = []
     prefix = prefixes[unit.label] if unit.label >= 0 else ""
-    for end in inner:
-        if first <= end:
-            _sentence_cues(transcript, first, end + 1, prefix, cues)
-            prefix = ""
-            first = end + 1
-    _sentence_cues(transcript, first, stop, prefix, cues)
+    for last in lasts:
+        # Most sentences make one cue: _one_cue's test inline (a call costs as much as it).
+        start, end = starts[first], ends[last]
+        text = None
+        if end - start <= MAX_CUE_S:
+            text = _fit(
+                prefix + " ".join(display[first : last + 1]), len(prefix) + len(display[first])
+            )
+        if text is not None:
+            cues.append(Cue(start, end, text))
+        else:
+            _sentence_cues(t, first, last + 1, prefix, cues)
+        prefix = ""
+        first = last + 1
     return cues
 
 
