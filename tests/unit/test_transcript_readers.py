@@ -287,3 +287,21 @@ def test_render_pauses_the_collector_while_it_runs(monkeypatch: pytest.MonkeyPat
     render_documents(GENERATED["speakers"], job=JOB)
     assert seen == [False]
     assert gc.isenabled()
+
+
+# Captions escape all cue texts at once: the same as one by one, a NUL in a text included.
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["plain", "words"],
+        ["a <b> & c", "plain", "x > y"],
+        ["a\0<b>", "c & d"],  # a text holding the joining NUL: escaped one by one
+        [],
+    ],
+)
+def test_vtt_texts_escape_like_each_text_alone(texts: list[str]) -> None:
+    from pipeline.transcript.captions import _vtt_text, _vtt_texts
+
+    assert _vtt_texts(texts) == [_vtt_text(text) for text in texts]

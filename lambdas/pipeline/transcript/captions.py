@@ -95,13 +95,27 @@ def render_captions(cues: list[Cue], *, note: str = "") -> tuple[str, str]:
     if note and cues:
         cues = [Cue(0.0, NOTICE_S, EMULATED_CUE), *cues]
     spans = [f"{cue_clock(c.start)} --> {cue_clock(c.end)}" for c in cues]
+    texts = [c.text for c in cues]
     vtt = [f"WEBVTT\n\nNOTE {note}\n" if note else "WEBVTT\n"]
-    vtt.extend(f"\n{span}\n{_vtt_text(c.text)}\n" for span, c in zip(spans, cues, strict=True))
+    vtt.extend(f"\n{span}\n{text}\n" for span, text in zip(spans, _vtt_texts(texts), strict=True))
+    # Timings with a comma: one replace over all of them (no timing holds a newline).
+    srt_spans = "\n".join(spans).replace(".", ",").split("\n") if spans else []
     srt = "\n".join(
-        f"{n}\n{span.replace('.', ',')}\n{c.text}\n"
-        for n, (span, c) in enumerate(zip(spans, cues, strict=True), 1)
+        f"{n}\n{span}\n{text}\n"
+        for n, (span, text) in enumerate(zip(srt_spans, texts, strict=True), 1)
     )
     return "".join(vtt), srt
+
+
+def _vtt_texts(texts: list[str]) -> list[str]:
+    """Cue texts escaped for WebVTT, where they are markup (``&``, ``<``, ``>``): checked and
+    replaced over all texts joined (C loops), split back at the NUL that joins them."""
+    joined = "\0".join(texts)
+    if "&" not in joined and "<" not in joined and ">" not in joined:
+        return texts
+    if joined.count("\0") != len(texts) - 1:  # a text holds a NUL itself
+        return [_vtt_text(text) for text in texts]
+    return _vtt_text(joined).split("\0")
 
 
 def _vtt_text(text: str) -> str:
