@@ -251,7 +251,7 @@ def bench_post_process() -> None:
 
     # Interleaved pairs, the median of their ratios: this machine's speed drifts by 2x within
     # a minute, and a ratio of two best-ofs taken minutes apart measured the drift.
-    pairs = [(_best_of(1, lambda: json.loads(data)), _best_of(1, render)) for _ in range(11)]
+    pairs = [(_best_of(1, lambda: json.loads(data)), _best_of(1, render)) for _ in range(15)]
     loads_s = statistics.median(p[0] for p in pairs)
     render_s = statistics.median(p[1] for p in pairs)
     ratio = statistics.median(r / loads for loads, r in pairs)
