@@ -5,6 +5,7 @@ Goals (checked by reading, not by a timed test):
   start_handler_import_ratio <= 1.3   (cold import of the start handler vs `import boto3`)
   post_process_render_ratio  <= 1.5   (4-hour transcript -> every document, PHI redaction
                                        on, vs json.loads of the same bytes)
+  post_process_render_best_ratio      (the same runs' best render / best json.loads: a figure)
   post_process_peak_memory_x <= 3     (peak extra memory during rendering / file size)
   post_process_handler_ratio          (the whole handler on moto vs json.loads: a figure, no
                                        goal; moto's own costs are in it)
@@ -267,6 +268,9 @@ def bench_post_process() -> None:
     emit("json_loads_ms", loads_s * 1000)
     emit("post_process_render_ms", render_s * 1000)
     emit("post_process_render_ratio", ratio)
+    # The same runs' best render over their best json.loads: the cost without the noise
+    # (a figure; the goal is judged on the median above).
+    emit("post_process_render_best_ratio", min(p[1] for p in pairs) / min(p[0] for p in pairs))
     emit("post_process_peak_memory_mb", peak / 1e6)
     emit("post_process_peak_memory_x", peak / len(data))
 
