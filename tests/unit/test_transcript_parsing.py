@@ -359,10 +359,22 @@ def test_malformed_json_raises_transcript_error_without_text(data):
         ({"results": [SENTINEL]}, "no 'results'"),
         ({"results": {"items": {"a": SENTINEL}}}, "results.items is not a list"),
         ({"results": {"items": [SENTINEL]}}, "not an item"),
+        ({"results": {"items": [1]}}, "not an item"),
+        ({"results": {"items": [word("a", "0.1", "0.2"), 0]}}, "not an item"),
         ({"results": {"items": [word(SENTINEL, SENTINEL, "1.0")]}}, "not a number"),
         ({"results": {"items": [word(SENTINEL, "0.1", "1.0", SENTINEL)]}}, "not a number"),
     ],
-    ids=["array", "no-results", "results-list", "items-object", "item-string", "time", "conf"],
+    ids=[
+        "array",
+        "no-results",
+        "results-list",
+        "items-object",
+        "item-string",
+        "item-number",
+        "item-number-repeating-a-word",
+        "time",
+        "conf",
+    ],
 )
 def test_documents_that_are_not_transcripts(doc, message):
     with pytest.raises(TranscriptError, match=message) as caught:

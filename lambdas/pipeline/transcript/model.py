@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import compress, islice, pairwise, repeat
-from operator import itemgetter, le, ne
+from operator import itemgetter, le, lt, ne
 from typing import Any, NamedTuple, cast
 
 from .emulation import EMULATED_MARKER_KEY, EMULATED_NOTE
@@ -367,6 +367,10 @@ def _top_level(columns: _Columns, markers: list[int]) -> tuple[list[Any], ...]:
             kept.append(marker)
         else:
             marks.append((len(kept) - 1, c.marks[-1 - marker][1]))
+    # The hook numbers words in file order: a bare number in results.items breaks the order
+    # or points past the words read (it is not an item, and must not read as one).
+    if kept and (kept[-1] >= len(c.words) or not all(map(lt, kept, islice(kept, 1, None)))):
+        raise TranscriptError("results.items holds an entry that is not an item")
     return (*([column[i] for i in kept] if column else [] for column in fields), marks)
 
 
