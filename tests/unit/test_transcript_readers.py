@@ -38,7 +38,7 @@ def fast(data: bytes) -> Transcript:
     return _transcript(read_well_formed(data, columns), columns)
 
 
-def same(a: Transcript, b: Transcript) -> None:
+def assert_same(a: Transcript, b: Transcript) -> None:
     for f in fields(Transcript):
         x, y = getattr(a, f.name), getattr(b, f.name)
         if f.name == "confidences":  # NaN where an item gave none: NaN != NaN
@@ -79,9 +79,9 @@ def test_real_files_read_the_same_by_both_readers(name: str) -> None:
         quick = fast(data)
     except NotWellFormed:
         # Declined: parse_transcript must then give what the tolerant reader gives.
-        same(parse_transcript(data), tolerant(data))
+        assert_same(parse_transcript(data), tolerant(data))
         return
-    same(quick, tolerant(data))
+    assert_same(quick, tolerant(data))
 
 
 def test_most_real_files_take_the_fast_read() -> None:
@@ -101,7 +101,7 @@ def test_most_real_files_take_the_fast_read() -> None:
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_generated_files_take_the_fast_read_and_agree(name: str) -> None:
     data = GENERATED[name]
-    same(fast(data), tolerant(data))
+    assert_same(fast(data), tolerant(data))
 
 
 def one_item_file(item: dict[str, Any], **results: Any) -> bytes:
@@ -143,7 +143,7 @@ def test_files_off_the_strict_schema_go_to_the_tolerant_reader(name: str) -> Non
     data = one_item_file(DECLINED[name])
     with pytest.raises(NotWellFormed):
         fast(data)
-    same(parse_transcript(data), tolerant(data))
+    assert_same(parse_transcript(data), tolerant(data))
 
 
 def test_entities_the_tolerant_hook_would_rewrite_are_declined() -> None:
@@ -151,13 +151,13 @@ def test_entities_the_tolerant_hook_would_rewrite_are_declined() -> None:
     data = one_item_file(word("a", "0.5", "0.6"), entities=[entity])
     with pytest.raises(NotWellFormed):
         fast(data)
-    same(parse_transcript(data), tolerant(data))
+    assert_same(parse_transcript(data), tolerant(data))
 
 
 def test_punctuation_first_and_new_fields_agree() -> None:
     items = [mark("¿"), word("Hola", "0.1", "0.4", speaker_label="spk_1", id=0), mark(".")]
     data = as_bytes({"results": {"items": items, "speaker_labels": {"segments": []}}})
-    same(fast(data), tolerant(data))
+    assert_same(fast(data), tolerant(data))
 
 
 @pytest.mark.parametrize(

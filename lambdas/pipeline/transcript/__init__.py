@@ -145,9 +145,10 @@ def _render(
     if redact_phi:
         spans, report = find_spans(transcript)
         redacted, source = redact_with_source(transcript, spans)
+        redacted_runs = turns(redacted)
         redacted_texts = _readable(
             redacted,
-            turns(redacted),
+            redacted_runs,
             low_confidence_threshold,
             reuse=None if original is None else (original, source),
         ).texts
@@ -157,7 +158,7 @@ def _render(
         if not write_unredacted:  # low-confidence words inside PHI become their placeholder
             redacted_summary, _ = build_summary(
                 redacted,
-                turns(redacted),
+                redacted_runs,
                 job=job,
                 low_confidence_threshold=low_confidence_threshold,
             )
@@ -273,10 +274,9 @@ def _merged(
     cues: list[list[Cue]],
 ) -> tuple[list[str], list[str], list[list[Cue]]]:
     """The pieces of every unit: the original's where unchanged, else the new ones in order."""
-    new = iter(range(len(lines)))
-    picked = [j if j >= 0 else -1 - next(new) for j in same]
+    new_lines, new_rows, new_cues = iter(lines), iter(rows), iter(cues)
     return (
-        [original.lines[j] if j >= 0 else lines[-1 - j] for j in picked],
-        [original.rows[j] if j >= 0 else rows[-1 - j] for j in picked],
-        [original.cues[j] if j >= 0 else cues[-1 - j] for j in picked],
+        [original.lines[j] if j >= 0 else next(new_lines) for j in same],
+        [original.rows[j] if j >= 0 else next(new_rows) for j in same],
+        [original.cues[j] if j >= 0 else next(new_cues) for j in same],
     )

@@ -12,7 +12,6 @@ word by word. The first cue of each turn starts with the speaker's name
 from __future__ import annotations
 
 from bisect import bisect_left
-from itertools import pairwise
 from typing import NamedTuple
 
 from .model import Transcript, Turn, label_name
@@ -34,29 +33,15 @@ class Cue(NamedTuple):
     text: str  # 1 or 2 lines, joined by "\n"
 
 
-def build_cues(transcript: Transcript, turns: list[Turn]) -> list[Cue]:
-    """Cues in time order: each sentence of each turn, cut further where too long."""
-    prefixes = cue_prefixes(transcript)
-    turn_labels = {turn.first: turn.label for turn in turns}
-    bounds = sorted({*turn_labels, *(e + 1 for e in transcript.sentence_ends)})
-    bounds.append(len(transcript.words))
-    cues: list[Cue] = []
-    for first, stop in pairwise(bounds):
-        if first < stop:
-            label = turn_labels.get(first, -1)
-            prefix = prefixes[label] if label >= 0 else ""
-            _sentence_cues(transcript, first, stop, prefix, cues)
-    return cues
-
-
 def cue_prefixes(transcript: Transcript) -> list[str]:
     """The name that opens a turn's first cue, per label index."""
     return [f"{label_name(label)}: " for label in transcript.labels]
 
 
 def unit_cues(transcript: Transcript, unit: Turn, prefixes: list[str]) -> list[Cue]:
-    """The cues of one turn (or, without labels, one sentence), as build_cues makes them:
-    cues never cross a turn, so a document's cues are its turns' cues in order."""
+    """The cues of one turn (or, without labels, one sentence): each of its sentences, cut
+    further where too long. Cues never cross a turn, so a document's cues are its turns'
+    cues in order."""
     t = transcript
     sentence_ends = t.sentence_ends
     first, stop = unit.first, unit.stop

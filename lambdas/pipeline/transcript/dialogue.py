@@ -43,13 +43,9 @@ def marked_display(transcript: Transcript, low: Iterable[int]) -> list[str]:
     return display if marked is None else marked
 
 
-def render_dialogue(transcript: Transcript, turns: list[Turn], display: list[str]) -> str:
-    """``display``: the words as marked_display gives them."""
-    return join_dialogue(transcript, dialogue_lines(transcript, turns, display))
-
-
 def dialogue_lines(transcript: Transcript, turns: list[Turn], display: list[str]) -> list[str]:
-    """dialogue.txt's line for each of ``turns`` (see render_dialogue)."""
+    """dialogue.txt's line for each of ``turns``; ``display``: the words as marked_display
+    gives them."""
     starts, ends = transcript.starts, transcript.ends
     names = [f" {label_name(label)}:" for label in transcript.labels]
     unlabelled = f" {UNLABELLED}:" if transcript.label_kind else ""
@@ -65,14 +61,6 @@ def join_dialogue(transcript: Transcript, lines: list[str]) -> str:
     if transcript.emulated_note and lines:
         lines = [f"[{transcript.emulated_note}]", *lines]
     return "\n".join(lines) + "\n" if lines else ""
-
-
-def render_turns(
-    transcript: Transcript, turns: list[Turn], low: Collection[int], *, threshold: float
-) -> str:
-    """turns.json: a header object, then one turn per line."""
-    rows = turn_rows(transcript, turns, low)
-    return join_turns(transcript, rows, threshold=threshold)
 
 
 def turn_rows(transcript: Transcript, turns: list[Turn], low: Collection[int]) -> list[str]:

@@ -1,9 +1,10 @@
 """Read Transcribe (Medical) transcript JSON into compact, typed columns.
 
-One ``json.loads``, whose ``object_hook`` moves each item's fields into
-parallel lists (one entry per spoken word) as soon as the item is parsed, and
-drops the item (see _Columns). A four-hour transcript costs its text and a few
-lists, not a 50 MB tree of dicts, and parses faster than a plain json.loads.
+A well-formed file is decoded by msgspec (fast_read.py); any other goes to the
+tolerant reader here: one ``json.loads``, whose ``object_hook`` moves each item's
+fields into parallel lists (one entry per spoken word) as soon as the item is
+parsed, and drops the item (see _Columns). Both fill the same columns, so a
+four-hour transcript costs its text and a few lists, not a 50 MB tree of dicts.
 The schema's traps (see ``shared/FACTS.md``) are handled here:
 
 - numbers are strings ("0.49", "5.020", "1.0000"); entities use numbers;
